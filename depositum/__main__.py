@@ -1,0 +1,5 @@
+import sys
+
+from depositum.cli import main
+
+sys.exit(main())

@@ -1,0 +1,93 @@
+"""Deposits: one row per package received, the source of truth for its state.
+
+The queue carries only deposit ids. A worker claims a deposit by moving it from
+queued to processing with a conditional update, so a message delivered twice
+starts one ingest.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class State(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class Source(models.TextChoices):
+    # A DIP folder already in DEPOSITUM_DEPOSIT_DIR, named by Content-Location.
+    REFERENCE = "reference", "By reference"
+    # A zip sent as the request body and stored under DEPOSITUM_UPLOAD_DIR.
+    UPLOAD = "upload", "By value"
+
+
+class Deposit(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.QUEUED, db_index=True
+    )
+    target = models.ForeignKey(
+        "catalogue.Description", models.SET_NULL, null=True, related_name="+"
+    )
+    # Kept apart from `target` so the record survives the target's deletion.
+    target_slug = models.CharField(max_length=255)
+    depositor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="deposits"
+    )
+    packaging = models.CharField(max_length=255)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # Absolute path of the DIP folder (by reference) or of the uploaded zip.
+    path = models.CharField(max_length=4096)
+    filename = models.CharField(max_length=1024, blank=True)
+    size = models.BigIntegerField(null=True, blank=True, help_text="bytes uploaded")
+    user_agent = models.CharField(max_length=1024, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # When the deposit was last handed to the queue, and how many times a worker
+    # has claimed it.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # Set by the worker that claimed the deposit; every later write checks it.
+    worker_token = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    warnings = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    aip = models.ForeignKey(
+        "catalogue.AIP", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    top_description = models.ForeignKey(
+        "catalogue.Description",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    descriptions_created = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Deposit {self.id} into {self.target_slug} ({self.state})"
+
+    def get_absolute_url(self):
+        return reverse("deposit", args=[self.id])
+
+    def get_api_url(self):
+        return reverse("api-deposit", args=[self.id])
+
+    @property
+    def is_finished(self):
+        return self.state in (State.COMPLETED, State.FAILED)
