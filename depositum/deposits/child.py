@@ -1,0 +1,134 @@
+"""The ingest of one deposit, run inside a child process of the worker."""
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import close_old_connections  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from depositum.deposits import lifecycle  # noqa: E402
+from depositum.deposits.models import Deposit, Source, State  # noqa: E402
+from depositum.deposits.unpack import unpack_zip  # noqa: E402
+from depositum.ingest.plan import IngestError  # noqa: E402
+from depositum.ingest.registry import get_extractor  # noqa: E402
+from depositum.ingest.writer import PlanWriter  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+class NotOurs(Exception):
+    """The deposit was handed to another attempt while this one ran."""
+
+
+def ingest_in_child(deposit_id, token):
+    """Entry point of the child process: ingest the deposit and record the end."""
+    close_old_connections()
+    started = time.monotonic()
+    deposit = Deposit.objects.select_related("target").get(id=deposit_id)
+    try:
+        ingest(deposit, token)
+    except IngestError as e:
+        lifecycle.fail(deposit_id, token, str(e), warnings=getattr(e, "warnings", None))
+    except NotOurs:
+        logger.warning("Deposit %s was taken over by another attempt", deposit_id)
+    except Exception as e:
+        logger.exception("Deposit %s: the ingest crashed", deposit_id)
+        lifecycle.fail(
+            deposit_id,
+            token,
+            f"The ingest failed with an internal error ({type(e).__name__}: {e})."
+            " The worker log has the details; report it with the DIP if it recurs",
+        )
+    else:
+        logger.info(
+            "Deposit %s completed in %.1fs", deposit_id, time.monotonic() - started
+        )
+        remove_package(deposit)
+    finally:
+        shutil.rmtree(unpacked_dir(deposit), ignore_errors=True)
+
+
+def ingest(deposit, token):
+    if deposit.target is None:
+        raise IngestError(
+            f"The target description {deposit.target_slug!r} was deleted after the"
+            " deposit was accepted: create it again and deposit the DIP again"
+        )
+
+    extractor_class = get_extractor(deposit.packaging)
+    if extractor_class is None:
+        raise IngestError(f"No extractor reads the packaging {deposit.packaging!r}")
+
+    package_dir = prepare_package(deposit)
+    plan = extractor_class(extractor_class.locate(package_dir)).plan()
+
+    def on_progress(done, total):
+        lifecycle.report_progress(deposit.id, token, done, total)
+
+    writer = PlanWriter(
+        plan,
+        deposit.target,
+        media_folder=f"aips/{plan.aip_uuid}/{deposit.uuid}",
+        on_progress=on_progress,
+    )
+    try:
+        total = writer.store_files()
+
+        def complete(aip, descriptions):
+            top = (
+                descriptions[plan.roots[0].key]
+                if len(plan.roots) == 1
+                else deposit.target
+            )
+            finished = lifecycle.owned(deposit.id, token).update(
+                state=State.COMPLETED,
+                finished_at=timezone.now(),
+                progress_done=total,
+                progress_total=total,
+                warnings=plan.warnings,
+                aip=aip,
+                top_description=top,
+                descriptions_created=len(descriptions),
+            )
+            if not finished:
+                # Raising here rolls the whole ingest back.
+                raise NotOurs()
+
+        writer.write(on_commit_check=complete)
+    except BaseException:
+        shutil.rmtree(Path(settings.MEDIA_ROOT) / writer.media_folder, ignore_errors=True)
+        raise
+
+
+def prepare_package(deposit):
+    """Return the folder that contains the deposit's package."""
+    if deposit.source == Source.REFERENCE:
+        folder = Path(deposit.path)
+        if not folder.is_dir():
+            raise IngestError(
+                f"The DIP folder {folder.name!r} is no longer in the deposit"
+                " directory: it was moved or removed after the deposit was"
+                " accepted. Copy it there again and deposit it again"
+            )
+        return folder
+
+    return unpack_zip(Path(deposit.path), unpacked_dir(deposit))
+
+
+def unpacked_dir(deposit):
+    return Path(settings.UPLOAD_DIR) / f"{deposit.uuid}.d"
+
+
+def remove_package(deposit):
+    """Remove the deposited files once their ingest has completed."""
+    if deposit.source == Source.UPLOAD:
+        Path(deposit.path).unlink(missing_ok=True)
+    elif settings.DELETE_DEPOSITED_DIPS:
+        shutil.rmtree(deposit.path, ignore_errors=True)

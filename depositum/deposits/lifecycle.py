@@ -1,0 +1,141 @@
+"""State changes of a deposit, each a conditional update on its row.
+
+A worker claims a deposit with a token; every later write names that token, so
+a worker presumed dead cannot overwrite the state of a newer attempt.
+"""
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from depositum.deposits.models import Deposit, State
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(deposit_id):
+    """Hand the deposit's id to the queue.
+
+    A failure is logged and not raised: the deposit row is already committed as
+    queued, and the reconciler hands it to the queue again later.
+    """
+    from depositum.deposits.tasks import ingest_deposit
+
+    try:
+        ingest_deposit(deposit_id)
+    except Exception:
+        logger.exception(
+            "Could not hand deposit %s to the queue; the reconciler retries it",
+            deposit_id,
+        )
+        return False
+
+    Deposit.objects.filter(id=deposit_id).update(enqueued_at=timezone.now())
+    return True
+
+
+def claim(deposit_id):
+    """Move a queued deposit to processing and return the new owner token.
+
+    Return None if the deposit is not queued, for example because another
+    worker claimed it first after a duplicate message.
+    """
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    claimed = Deposit.objects.filter(id=deposit_id, state=State.QUEUED).update(
+        state=State.PROCESSING,
+        worker_token=token,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        error="",
+    )
+    if not claimed:
+        logger.info("Deposit %s is not queued; another worker has it", deposit_id)
+        return None
+    return token
+
+
+def owned(deposit_id, token):
+    return Deposit.objects.filter(
+        id=deposit_id, worker_token=token, state=State.PROCESSING
+    )
+
+
+def heartbeat(deposit_id, token):
+    return owned(deposit_id, token).update(heartbeat_at=timezone.now()) == 1
+
+
+def report_progress(deposit_id, token, done, total):
+    owned(deposit_id, token).update(
+        progress_done=done, progress_total=total, heartbeat_at=timezone.now()
+    )
+
+
+def fail(deposit_id, token, message, warnings=None):
+    fields = {"state": State.FAILED, "error": message, "finished_at": timezone.now()}
+    if warnings is not None:
+        fields["warnings"] = warnings
+    updated = owned(deposit_id, token).update(**fields)
+    if updated:
+        logger.warning("Deposit %s failed: %s", deposit_id, message)
+    return bool(updated)
+
+
+def requeue_or_fail_stale(now=None):
+    """Return deposits whose worker stopped sending heartbeats to the queue.
+
+    A deposit that has used up DEPOSITUM_MAX_ATTEMPTS fails instead, so a DIP
+    that kills every worker does not loop forever. Return the ids requeued.
+    """
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(seconds=settings.STALE_AFTER)
+    stale = Deposit.objects.filter(state=State.PROCESSING, heartbeat_at__lt=cutoff)
+
+    requeued = []
+    for deposit in stale.only("id", "attempts", "worker_token"):
+        owner = owned(deposit.id, deposit.worker_token).filter(heartbeat_at__lt=cutoff)
+        if deposit.attempts >= settings.MAX_ATTEMPTS:
+            message = (
+                f"The ingest stopped without finishing in each of {deposit.attempts}"
+                " attempts (no heartbeat from its worker): the DIP may be too big"
+                " for the worker's memory, or the worker host went down. See the"
+                f" worker log for deposit {deposit.id}"
+            )
+            owner.update(state=State.FAILED, error=message, finished_at=now)
+            logger.warning("Deposit %s failed after %d attempts", deposit.id, deposit.attempts)
+            continue
+
+        if owner.update(state=State.QUEUED, worker_token="", enqueued_at=None):
+            logger.warning(
+                "Deposit %s had no heartbeat since %s; queued again",
+                deposit.id,
+                cutoff.isoformat(),
+            )
+            requeued.append(deposit.id)
+    return requeued
+
+
+def requeue_lost(now=None):
+    """Hand queued deposits whose message was lost to the queue again.
+
+    A deposit counts as lost when it has been queued for REQUEUE_AFTER seconds
+    and no pending message carries its id. Return the ids queued again.
+    """
+    from depositum.deposits.tasks import pending_deposit_ids
+
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(seconds=settings.REQUEUE_AFTER)
+    waiting = Deposit.objects.filter(state=State.QUEUED, created_at__lt=cutoff)
+    ids = set(waiting.values_list("id", flat=True))
+    if not ids:
+        return []
+
+    lost = sorted(ids - pending_deposit_ids())
+    for deposit_id in lost:
+        logger.warning("Deposit %s has no message in the queue; queued again", deposit_id)
+        enqueue(deposit_id)
+    return lost

@@ -1,0 +1,70 @@
+"""Unpack an uploaded zip into a folder, refusing entries that would escape it."""
+
+import logging
+import shutil
+import stat
+import zipfile
+from pathlib import PurePosixPath
+
+from django.conf import settings
+
+from depositum.ingest.plan import IngestError
+
+logger = logging.getLogger(__name__)
+
+
+def unpack_zip(zip_path, dest):
+    """Extract `zip_path` into the new folder `dest` and return `dest`.
+
+    Entries with absolute names, `..` parts or symlinks are rejected, as are
+    archives over the size and entry-count limits in the settings.
+    """
+    if dest.exists():
+        # A dead attempt of the same deposit left it behind.
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            entries = archive.infolist()
+            check_entries(zip_path.name, entries)
+            for entry in entries:
+                archive.extract(entry, dest)
+    except zipfile.BadZipFile as e:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise IngestError(f"The uploaded file {zip_path.name} is not a readable zip: {e}")
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    return dest
+
+
+def check_entries(name, entries):
+    if len(entries) > settings.ZIP_MAX_ENTRIES:
+        raise IngestError(
+            f"The zip {name} has {len(entries)} entries, over the limit of"
+            f" {settings.ZIP_MAX_ENTRIES} (DEPOSITUM_ZIP_MAX_ENTRIES): raise the"
+            " limit or deposit the DIP by reference"
+        )
+
+    total = sum(entry.file_size for entry in entries)
+    if total > settings.ZIP_MAX_UNCOMPRESSED:
+        raise IngestError(
+            f"The zip {name} unpacks to {total} bytes, over the limit of"
+            f" {settings.ZIP_MAX_UNCOMPRESSED} (DEPOSITUM_ZIP_MAX_UNCOMPRESSED):"
+            " raise the limit or deposit the DIP by reference"
+        )
+
+    for entry in entries:
+        path = PurePosixPath(entry.filename.replace("\\", "/"))
+        if path.is_absolute() or ".." in path.parts:
+            raise IngestError(
+                f"The zip {name} has an entry {entry.filename!r} that points outside"
+                " the DIP folder; rebuild the zip from the DIP folder itself"
+            )
+        if stat.S_ISLNK(entry.external_attr >> 16):
+            raise IngestError(
+                f"The zip {name} has a symbolic link {entry.filename!r}; DIPs must"
+                " contain regular files only"
+            )
+
