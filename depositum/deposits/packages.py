@@ -1,0 +1,176 @@
+"""Where a deposit's package comes from: a folder in the deposit directory, or a
+zip streamed from the request body to the upload directory."""
+
+import base64
+import binascii
+import hashlib
+import logging
+import os
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class PackageError(Exception):
+    """The request does not name or carry a usable package.
+
+    `error` is the SWORD error name the protocol layer answers with.
+    """
+
+    def __init__(self, message, *, status=400, error="ErrorBadRequest"):
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+
+def reference_name(content_location):
+    """Return the folder path that a Content-Location header names.
+
+    Stock Archivematica sends `file:///<DIP folder name>`; `file://name` and a
+    bare name are accepted too. The result is relative to the deposit directory.
+    """
+    value = content_location.strip()
+    parts = urlsplit(value)
+    if parts.scheme and parts.scheme.lower() != "file":
+        raise PackageError(
+            f"Content-Location {value!r} uses the scheme {parts.scheme!r}: only"
+            " file:///<folder name> in the deposit directory is accepted"
+        )
+
+    if parts.scheme:
+        # In file://name the name lands in the host part of the URL.
+        name = (parts.netloc + parts.path) if parts.netloc else parts.path
+    else:
+        name = value
+    return name
+
+
+def resolve_reference(content_location):
+    """Return the absolute DIP folder that `content_location` names.
+
+    The folder must lie inside DEPOSIT_DIR after every symlink is resolved.
+    Archivematica does not percent-encode the name, so a literal match is tried
+    before the percent-decoded one.
+    """
+    name = reference_name(content_location)
+    deposit_dir = Path(settings.DEPOSIT_DIR).resolve()
+
+    candidates = [name]
+    if unquote(name) != name:
+        candidates.append(unquote(name))
+
+    for candidate in candidates:
+        folder = folder_in(deposit_dir, candidate)
+        if folder is not None and folder.is_dir():
+            return folder
+
+    raise PackageError(
+        f"Content-Location {content_location.strip()!r}: no DIP folder named"
+        f" {name.strip('/')!r} in the deposit directory {deposit_dir}. Copy the"
+        " DIP folder there first (rsync it to the directory that"
+        " DEPOSITUM_DEPOSIT_DIR names), then deposit it by its folder name"
+    )
+
+
+def folder_in(deposit_dir, name):
+    """Return deposit_dir/name resolved, or None if it escapes deposit_dir."""
+    if "\x00" in name:
+        return None
+
+    path = Path(name)
+    if path.is_absolute():
+        # Archivematica's file:///<name> is relative to the deposit directory,
+        # but a full path that points inside it is accepted as well.
+        inside = Path(os.path.normpath(path))
+        if inside.is_relative_to(deposit_dir):
+            path = inside.relative_to(deposit_dir)
+        else:
+            path = Path(*path.parts[1:])
+
+    if ".." in path.parts or not path.parts:
+        return None
+
+    resolved = (deposit_dir / path).resolve()
+    if resolved == deposit_dir or not resolved.is_relative_to(deposit_dir):
+        return None
+    return resolved
+
+
+def parse_content_md5(value):
+    """Return the MD5 digest as bytes from a hex or base64 Content-MD5 value."""
+    value = value.strip()
+    try:
+        if len(value) == 32:
+            return bytes.fromhex(value)
+        digest = base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        digest = b""
+    if len(digest) != 16:
+        raise PackageError(
+            f"Content-MD5 {value!r} is not an MD5 digest: send 32 hex digits or"
+            " the base64 of the 16-byte digest"
+        )
+    return digest
+
+
+def store_upload(stream, content_length, dest, *, expected_md5=None):
+    """Stream `content_length` bytes from `stream` into the file `dest`.
+
+    The body is read in chunks and never held in memory. The file is checked
+    against `expected_md5` and opened as a zip; on any failure it is removed
+    and PackageError is raised.
+    """
+    md5 = hashlib.md5()
+    received = 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(dest, "xb") as f:
+            while received < content_length:
+                chunk = stream.read(min(CHUNK_SIZE, content_length - received))
+                if not chunk:
+                    break
+                f.write(chunk)
+                md5.update(chunk)
+                received += len(chunk)
+
+        if received < content_length:
+            raise PackageError(
+                f"The request body ended after {received} of the {content_length}"
+                " bytes that Content-Length announced: send the whole zip again"
+            )
+
+        if expected_md5 is not None and md5.digest() != expected_md5:
+            raise PackageError(
+                f"Content-MD5 {expected_md5.hex()} does not match the body received"
+                f" (MD5 {md5.hexdigest()}, {received} bytes): the upload was"
+                " damaged or the checksum is of another file",
+                status=412,
+                error="ErrorChecksumMismatch",
+            )
+
+        check_zip(dest)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+
+    return received
+
+
+def check_zip(path):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if not archive.infolist():
+                raise PackageError("The zip in the request body is empty")
+    except zipfile.BadZipFile as e:
+        raise PackageError(
+            f"The request body is not a readable zip ({e}): send the DIP folder"
+            " as a zip file, or deposit it by reference with Content-Location",
+            status=415,
+            error="ErrorContent",
+        ) from None
