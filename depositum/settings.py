@@ -150,6 +150,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = str(envpath("DEPOSITUM_STATIC_DIR", DATA_DIR / "static"))
 MEDIA_URL = "media/"
 WHITENOISE_USE_FINDERS = True
