@@ -1,0 +1,65 @@
+"""The depositum deposit and status commands against a live server."""
+
+import pytest
+
+from tests.conftest import ALICE
+
+pytestmark = pytest.mark.live
+
+
+def deposit(server, *args):
+    return server.run(
+        "deposit", *args, "--url", server.url, "--target", "fonds",
+        "--user", ALICE[0], "--password", ALICE[1], "--poll-interval", "0.2",
+        check=False,
+    )  # fmt: skip
+
+
+def test_it_uploads_zip_and_waits_for_completion(server, build):
+    result = deposit(server, str(build("07")), "--wait")
+
+    assert result.returncode == 0, result.stderr
+    assert "Deposit accepted: " in result.stdout
+    assert ": completed" in result.stdout
+    assert f"Catalogue: {server.url}/descriptions/" in result.stdout
+
+
+def test_it_rsyncs_folder_and_deposits_by_reference(server, build):
+    dip = build("10")
+
+    result = deposit(server, str(dip), "--rsync-target", f"{server.deposit_dir}/", "--wait")
+
+    assert result.returncode == 0, result.stderr
+    assert ": completed" in result.stdout
+    assert not (server.deposit_dir / dip.name).exists()
+    assert dip.exists()
+
+
+def test_it_exits_1_when_the_deposit_fails(server, build):
+    result = deposit(server, str(build("02", access_copies=False)), "--wait")
+
+    assert result.returncode == 1
+    assert ": failed" in result.stdout
+    assert "error: " in result.stdout
+
+
+def test_it_prints_the_server_error_summary(server, build):
+    result = server.run(
+        "deposit", str(build("10")), "--url", server.url, "--target", "closed",
+        "--user", ALICE[0], "--password", ALICE[1], check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert "answered 403" in result.stderr
+    assert "may not deposit into 'closed'" in result.stderr
+
+
+def test_it_prints_status_by_id(server, build):
+    accepted = deposit(server, str(build("10")), "--wait")
+    location = accepted.stdout.split("Deposit accepted: ")[1].split()[0]
+    deposit_id = location.rstrip("/").rsplit("/", 1)[1]
+
+    result = server.run("status", deposit_id, "--url", server.url, check=False)
+
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"Deposit {deposit_id}: completed")

@@ -1,0 +1,155 @@
+"""Ingest of whole DIPs into the catalogue database, run in the test process."""
+
+from pathlib import Path
+
+import pytest
+
+from depositum.catalogue.models import (
+    AIP,
+    Description,
+    DigitalFile,
+    DigitalObject,
+    PREMISEvent,
+)
+from depositum.ingest.archivematica import ArchivematicaDIPExtractor
+from depositum.ingest.writer import PlanWriter
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media_root(tmp_path, settings):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return Path(settings.MEDIA_ROOT)
+
+
+@pytest.fixture
+def fonds():
+    return Description.objects.create(slug="fonds", title="Fonds", level_of_description="Fonds")
+
+
+def ingest(dip, target, media_folder="aips/test"):
+    plan = ArchivematicaDIPExtractor(ArchivematicaDIPExtractor.locate(dip)).plan()
+    writer = PlanWriter(plan, target, media_folder=media_folder)
+    writer.store_files()
+    aip, descriptions = writer.write()
+    return plan, aip, descriptions
+
+
+def tree(description):
+    """Return [(title, level, [children...])] below `description`."""
+    return [
+        (child.title, child.level_of_description, tree(child))
+        for child in description.children.order_by("position")
+    ]
+
+
+def test_it_puts_files_under_sip_level_dc_description(build, fonds):
+    ingest(build("02"), fonds)
+
+    (top,) = fonds.children.all()
+    assert top.level_of_description == "File"
+    assert top.children.count() == 5
+    assert set(top.children.values_list("level_of_description", flat=True)) == {"Item"}
+
+
+def test_it_keeps_chinese_dc_title(build, fonds):
+    ingest(build("03"), fonds)
+
+    (item,) = fonds.children.all()
+    assert item.title == "Sed dui velit, varius a varius quis namu2016每月学生会参加者会议项目"
+    assert item.slug.isascii()
+
+
+def test_it_builds_hierarchical_levels(build, fonds):
+    ingest(build("05"), fonds)
+
+    assert tree(fonds) == [
+        (
+            "objects",
+            "Series",
+            [
+                (
+                    "subdirectory",
+                    "Subseries",
+                    [("14000 Caen, France - Bird in my garden", "File", [])],
+                )
+            ],
+        )
+    ]
+
+
+def test_it_stores_access_copy_and_thumbnail(build, fonds, media_root):
+    ingest(build("01"), fonds)
+
+    items = Description.objects.filter(aip__isnull=False)
+    assert items.count() == 10
+    masters = DigitalObject.objects.filter(usage="master")
+    assert masters.count() == 10
+    for master in masters:
+        stored = media_root / master.file.name
+        assert stored.is_file()
+        assert stored.stat().st_size == master.size
+        assert len(master.checksum) == 64
+    assert DigitalObject.objects.filter(usage="thumbnail").count() == 10
+
+
+def test_it_records_technical_properties_and_events(build, fonds):
+    ingest(build("10"), fonds)
+
+    digital_file = DigitalFile.objects.get()
+    assert str(digital_file.object_uuid) == "c0ae91a4-00b6-4605-927e-41f900efe10a"
+    assert digital_file.relative_path == "objects/hello.txt"
+    assert digital_file.original_name == "hello.txt"
+    assert digital_file.ingested_at is not None
+    assert str(digital_file.aip.uuid) == "828c44bb-e631-4137-8638-bda4434218dc"
+    event_types = set(PREMISEvent.objects.values_list("event_type", flat=True))
+    assert {"ingestion", "message digest calculation"} <= event_types
+
+
+def test_it_replaces_earlier_ingest_and_keeps_slugs(build, fonds, tmp_path):
+    ingest(build("01", dest=tmp_path / "first"), fonds, media_folder="aips/first")
+    slugs_before = set(Description.objects.exclude(id=fonds.id).values_list("slug", flat=True))
+
+    ingest(build("01", dest=tmp_path / "second"), fonds, media_folder="aips/second")
+
+    slugs_after = set(Description.objects.exclude(id=fonds.id).values_list("slug", flat=True))
+    assert slugs_after == slugs_before
+    assert AIP.objects.count() == 1
+    assert DigitalFile.objects.count() == 10
+    assert DigitalObject.objects.filter(usage="master").count() == 10
+
+
+def test_it_removes_media_of_replaced_ingest(build, fonds, tmp_path, media_root):
+    ingest(build("10", dest=tmp_path / "first"), fonds, media_folder="aips/first")
+    ingest(build("10", dest=tmp_path / "second"), fonds, media_folder="aips/second")
+
+    assert not (media_root / "aips/first").exists()
+    assert (media_root / "aips/second").is_dir()
+
+
+def test_it_gives_unique_slugs_to_equal_titles(build, fonds, tmp_path):
+    other = Description.objects.create(slug="other", title="Other")
+    ingest(build("10"), fonds)
+    Description.objects.filter(aip__isnull=False).update(aip=None)
+    AIP.objects.all().delete()
+
+    ingest(build("10", dest=tmp_path / "again"), other)
+
+    slugs = sorted(Description.objects.filter(title="hello.txt").values_list("slug", flat=True))
+    assert slugs == ["hello-txt", "hello-txt-2"]
+
+
+def test_it_rolls_back_when_the_check_raises(build, fonds):
+    plan = ArchivematicaDIPExtractor(build("10")).plan()
+    writer = PlanWriter(plan, fonds, media_folder="aips/x")
+    writer.store_files()
+
+    def reject(aip, descriptions):
+        raise RuntimeError("deposit taken over")
+
+    with pytest.raises(RuntimeError):
+        writer.write(on_commit_check=reject)
+
+    assert Description.objects.count() == 1
+    assert AIP.objects.count() == 0
