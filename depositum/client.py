@@ -139,9 +139,13 @@ def rsync(dip_dir, dest):
     try:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     except FileNotFoundError:
-        raise ClientError("rsync is not installed: install it, or omit --rsync-target")
+        raise ClientError(
+            "rsync is not installed: install it, or omit --rsync-target"
+        ) from None
     except subprocess.CalledProcessError as e:
-        raise ClientError(f"rsync to {dest} failed with status {e.returncode}")
+        raise ClientError(
+            f"rsync to {dest} failed with status {e.returncode}"
+        ) from None
 
 
 def upload(session, url, headers, dip_dir):
@@ -246,5 +250,7 @@ def wait(session, url, interval, timeout):
             print_outcome(status)
             return status
         if timeout and time.monotonic() - started > timeout:
-            raise ClientError(f"deposit {status['id']} still {status['state']} after {timeout}s")
+            raise ClientError(
+                f"deposit {status['id']} still {status['state']} after {timeout}s"
+            )
         time.sleep(interval)

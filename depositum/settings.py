@@ -126,7 +126,9 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = os.getenv("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'depositum.sqlite3'}"
+DATABASE_URL = (
+    os.getenv("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'depositum.sqlite3'}"
+)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes an ingest, and the busy
@@ -167,7 +169,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # The queue engine, by URL: sqlite:///path/to/file, redis://host:port/db.
-QUEUE_URL = os.getenv("DEPOSITUM_QUEUE_URL") or f"sqlite:///{DATA_DIR / 'queue.sqlite3'}"
+QUEUE_URL = (
+    os.getenv("DEPOSITUM_QUEUE_URL") or f"sqlite:///{DATA_DIR / 'queue.sqlite3'}"
+)
 # Ingests that one worker process runs at once, each in a child process.
 WORKER_THREADS = envint("DEPOSITUM_WORKER_THREADS", 2)
 # Seconds between a worker's heartbeats while an ingest runs, and the silence
@@ -209,7 +213,10 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
-    "root": {"handlers": ["console"], "level": os.getenv("DEPOSITUM_LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": os.getenv("DEPOSITUM_LOG_LEVEL", "INFO"),
+    },
     "loggers": {
         "huey": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},

@@ -77,7 +77,14 @@ class LiveServer:
 
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "depositum", "serve", "--bind", f"127.0.0.1:{self.port}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "depositum",
+                    "serve",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                ],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

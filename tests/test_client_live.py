@@ -27,7 +27,9 @@ def test_it_uploads_zip_and_waits_for_completion(server, build):
 def test_it_rsyncs_folder_and_deposits_by_reference(server, build):
     dip = build("10")
 
-    result = deposit(server, str(dip), "--rsync-target", f"{server.deposit_dir}/", "--wait")
+    result = deposit(
+        server, str(dip), "--rsync-target", f"{server.deposit_dir}/", "--wait"
+    )
 
     assert result.returncode == 0, result.stderr
     assert ": completed" in result.stdout

@@ -25,7 +25,9 @@ def media_root(tmp_path, settings):
 
 @pytest.fixture
 def fonds():
-    return Description.objects.create(slug="fonds", title="Fonds", level_of_description="Fonds")
+    return Description.objects.create(
+        slug="fonds", title="Fonds", level_of_description="Fonds"
+    )
 
 
 def ingest(dip, target, media_folder="aips/test"):
@@ -57,7 +59,10 @@ def test_it_keeps_chinese_dc_title(build, fonds):
     ingest(build("03"), fonds)
 
     (item,) = fonds.children.all()
-    assert item.title == "Sed dui velit, varius a varius quis namu2016每月学生会参加者会议项目"
+    assert (
+        item.title
+        == "Sed dui velit, varius a varius quis namu2016每月学生会参加者会议项目"
+    )
     assert item.slug.isascii()
 
 
@@ -109,11 +114,15 @@ def test_it_records_technical_properties_and_events(build, fonds):
 
 def test_it_replaces_earlier_ingest_and_keeps_slugs(build, fonds, tmp_path):
     ingest(build("01", dest=tmp_path / "first"), fonds, media_folder="aips/first")
-    slugs_before = set(Description.objects.exclude(id=fonds.id).values_list("slug", flat=True))
+    slugs_before = set(
+        Description.objects.exclude(id=fonds.id).values_list("slug", flat=True)
+    )
 
     ingest(build("01", dest=tmp_path / "second"), fonds, media_folder="aips/second")
 
-    slugs_after = set(Description.objects.exclude(id=fonds.id).values_list("slug", flat=True))
+    slugs_after = set(
+        Description.objects.exclude(id=fonds.id).values_list("slug", flat=True)
+    )
     assert slugs_after == slugs_before
     assert AIP.objects.count() == 1
     assert DigitalFile.objects.count() == 10
@@ -136,7 +145,9 @@ def test_it_gives_unique_slugs_to_equal_titles(build, fonds, tmp_path):
 
     ingest(build("10", dest=tmp_path / "again"), other)
 
-    slugs = sorted(Description.objects.filter(title="hello.txt").values_list("slug", flat=True))
+    slugs = sorted(
+        Description.objects.filter(title="hello.txt").values_list("slug", flat=True)
+    )
     assert slugs == ["hello-txt", "hello-txt-2"]
 
 

@@ -133,7 +133,9 @@ def test_it_answers_generic_client_with_202(server, build):
     entry = parse(response)
     assert entry.findtext(f"{{{SWORD_NS}}}treatment")
     assert entry.findtext(f"{{{SWORD_NS}}}userAgent") == "generic-sword-client/1.0"
-    alternate = entry.find(f"{{{ATOM_NS}}}link[@rel='alternate'][@type='application/json']")
+    alternate = entry.find(
+        f"{{{ATOM_NS}}}link[@rel='alternate'][@type='application/json']"
+    )
     assert alternate.get("href") == response.headers["Location"]
 
     status = server.wait(response.headers["Location"])

@@ -103,7 +103,9 @@ def ingest(deposit, token):
 
         writer.write(on_commit_check=complete)
     except BaseException:
-        shutil.rmtree(Path(settings.MEDIA_ROOT) / writer.media_folder, ignore_errors=True)
+        shutil.rmtree(
+            Path(settings.MEDIA_ROOT) / writer.media_folder, ignore_errors=True
+        )
         raise
 
 

@@ -106,7 +106,9 @@ def requeue_or_fail_stale(now=None):
                 f" worker log for deposit {deposit.id}"
             )
             owner.update(state=State.FAILED, error=message, finished_at=now)
-            logger.warning("Deposit %s failed after %d attempts", deposit.id, deposit.attempts)
+            logger.warning(
+                "Deposit %s failed after %d attempts", deposit.id, deposit.attempts
+            )
             continue
 
         if owner.update(state=State.QUEUED, worker_token="", enqueued_at=None):
@@ -136,6 +138,8 @@ def requeue_lost(now=None):
 
     lost = sorted(ids - pending_deposit_ids())
     for deposit_id in lost:
-        logger.warning("Deposit %s has no message in the queue; queued again", deposit_id)
+        logger.warning(
+            "Deposit %s has no message in the queue; queued again", deposit_id
+        )
         enqueue(deposit_id)
     return lost

@@ -32,7 +32,9 @@ def unpack_zip(zip_path, dest):
                 archive.extract(entry, dest)
     except zipfile.BadZipFile as e:
         shutil.rmtree(dest, ignore_errors=True)
-        raise IngestError(f"The uploaded file {zip_path.name} is not a readable zip: {e}")
+        raise IngestError(
+            f"The uploaded file {zip_path.name} is not a readable zip: {e}"
+        ) from None
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
@@ -67,4 +69,3 @@ def check_entries(name, entries):
                 f"The zip {name} has a symbolic link {entry.filename!r}; DIPs must"
                 " contain regular files only"
             )
-

@@ -14,7 +14,12 @@ DCTERMS_NS = "http://purl.org/dc/terms/"
 SWORD_ERROR = "http://purl.org/net/sword/error/"
 
 NSMAP = {None: ATOM_NS, "sword": SWORD_NS}
-SERVICE_NSMAP = {None: APP_NS, "atom": ATOM_NS, "sword": SWORD_NS, "dcterms": DCTERMS_NS}
+SERVICE_NSMAP = {
+    None: APP_NS,
+    "atom": ATOM_NS,
+    "sword": SWORD_NS,
+    "dcterms": DCTERMS_NS,
+}
 
 ATOM = ElementMaker(namespace=ATOM_NS, nsmap=NSMAP)
 APP = ElementMaker(namespace=APP_NS, nsmap=SERVICE_NSMAP)
@@ -68,7 +73,9 @@ def service_document(targets, *, url_for, has_children, packagings, mediation=Fa
             ]
         )
         if has_children(target):
-            collection.append(SWORD.service(url_for("sword-servicedocument", target.slug)))
+            collection.append(
+                SWORD.service(url_for("sword-servicedocument", target.slug))
+            )
         workspace.append(collection)
 
     return APP.service(

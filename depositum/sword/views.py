@@ -243,8 +243,7 @@ def requested_packaging(request):
         raise SwordError(
             415,
             "ErrorContent",
-            f"Packaging {value!r} is not supported: send X-Packaging"
-            f" {accepted[0]}",
+            f"Packaging {value!r} is not supported: send X-Packaging {accepted[0]}",
         )
     return value.strip()
 

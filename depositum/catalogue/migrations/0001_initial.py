@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,130 +14,325 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AIP',
+            name="AIP",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(unique=True, verbose_name='AIP UUID')),
-                ('name', models.CharField(max_length=1024)),
-                ('media_path', models.CharField(blank=True, max_length=1024)),
-                ('ingested_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("uuid", models.UUIDField(unique=True, verbose_name="AIP UUID")),
+                ("name", models.CharField(max_length=1024)),
+                ("media_path", models.CharField(blank=True, max_length=1024)),
+                ("ingested_at", models.DateTimeField()),
             ],
             options={
-                'verbose_name': 'AIP',
+                "verbose_name": "AIP",
             },
         ),
         migrations.CreateModel(
-            name='Description',
+            name="Description",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('aip_key', models.CharField(blank=True, max_length=2048)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('slug', models.SlugField(max_length=255, unique=True)),
-                ('publication_status', models.CharField(choices=[('draft', 'Draft'), ('published', 'Published')], default='published', max_length=16)),
-                ('identifier', models.CharField(blank=True, max_length=1024)),
-                ('title', models.CharField(max_length=1024)),
-                ('date_display', models.CharField(blank=True, max_length=1024, verbose_name='dates')),
-                ('start_date', models.DateField(blank=True, null=True)),
-                ('end_date', models.DateField(blank=True, null=True)),
-                ('level_of_description', models.CharField(blank=True, max_length=64)),
-                ('extent_and_medium', models.TextField(blank=True)),
-                ('creators', models.JSONField(blank=True, default=list)),
-                ('contributors', models.JSONField(blank=True, default=list)),
-                ('publishers', models.JSONField(blank=True, default=list)),
-                ('acquisition', models.TextField(blank=True, verbose_name='immediate source of acquisition')),
-                ('scope_and_content', models.TextField(blank=True)),
-                ('access_conditions', models.TextField(blank=True)),
-                ('languages', models.JSONField(blank=True, default=list)),
-                ('location_of_originals', models.TextField(blank=True)),
-                ('subject_access_points', models.JSONField(blank=True, default=list)),
-                ('place_access_points', models.JSONField(blank=True, default=list)),
-                ('dc_type', models.CharField(blank=True, max_length=255, verbose_name='DC type')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('aip', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='descriptions', to='catalogue.aip')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='children', to='catalogue.description')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("aip_key", models.CharField(blank=True, max_length=2048)),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("slug", models.SlugField(max_length=255, unique=True)),
+                (
+                    "publication_status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("published", "Published")],
+                        default="published",
+                        max_length=16,
+                    ),
+                ),
+                ("identifier", models.CharField(blank=True, max_length=1024)),
+                ("title", models.CharField(max_length=1024)),
+                (
+                    "date_display",
+                    models.CharField(blank=True, max_length=1024, verbose_name="dates"),
+                ),
+                ("start_date", models.DateField(blank=True, null=True)),
+                ("end_date", models.DateField(blank=True, null=True)),
+                ("level_of_description", models.CharField(blank=True, max_length=64)),
+                ("extent_and_medium", models.TextField(blank=True)),
+                ("creators", models.JSONField(blank=True, default=list)),
+                ("contributors", models.JSONField(blank=True, default=list)),
+                ("publishers", models.JSONField(blank=True, default=list)),
+                (
+                    "acquisition",
+                    models.TextField(
+                        blank=True, verbose_name="immediate source of acquisition"
+                    ),
+                ),
+                ("scope_and_content", models.TextField(blank=True)),
+                ("access_conditions", models.TextField(blank=True)),
+                ("languages", models.JSONField(blank=True, default=list)),
+                ("location_of_originals", models.TextField(blank=True)),
+                ("subject_access_points", models.JSONField(blank=True, default=list)),
+                ("place_access_points", models.JSONField(blank=True, default=list)),
+                (
+                    "dc_type",
+                    models.CharField(
+                        blank=True, max_length=255, verbose_name="DC type"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "aip",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="descriptions",
+                        to="catalogue.aip",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="children",
+                        to="catalogue.description",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'title', 'id'],
-                'permissions': [('deposit_any', 'Can deposit into any target description')],
+                "ordering": ["position", "title", "id"],
+                "permissions": [
+                    ("deposit_any", "Can deposit into any target description")
+                ],
             },
         ),
         migrations.AddField(
-            model_name='aip',
-            name='target',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='catalogue.description'),
+            model_name="aip",
+            name="target",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="catalogue.description",
+            ),
         ),
         migrations.CreateModel(
-            name='DigitalFile',
+            name="DigitalFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('object_uuid', models.UUIDField(db_index=True, verbose_name='object UUID')),
-                ('relative_path', models.CharField(max_length=2048, verbose_name='relative path in the AIP')),
-                ('original_name', models.CharField(max_length=1024)),
-                ('original_size', models.BigIntegerField(blank=True, help_text='bytes', null=True)),
-                ('ingested_at', models.DateTimeField(blank=True, null=True, verbose_name='ingestion date')),
-                ('preservation_copy_name', models.CharField(blank=True, max_length=1024)),
-                ('preservation_copy_size', models.BigIntegerField(blank=True, null=True)),
-                ('preservation_copy_normalized_at', models.DateTimeField(blank=True, null=True, verbose_name='preservation copy normalisation date')),
-                ('format_puid', models.CharField(blank=True, max_length=64, verbose_name='PRONOM PUID')),
-                ('format_name', models.CharField(blank=True, max_length=255)),
-                ('format_version', models.CharField(blank=True, max_length=255)),
-                ('mime_type', models.CharField(blank=True, max_length=255, verbose_name='MIME type')),
-                ('checksum', models.CharField(blank=True, max_length=255)),
-                ('checksum_type', models.CharField(blank=True, max_length=32)),
-                ('ocr_text', models.TextField(blank=True, verbose_name='OCR text')),
-                ('aip', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='digital_files', to='catalogue.aip')),
-                ('description', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='digital_file', to='catalogue.description')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "object_uuid",
+                    models.UUIDField(db_index=True, verbose_name="object UUID"),
+                ),
+                (
+                    "relative_path",
+                    models.CharField(
+                        max_length=2048, verbose_name="relative path in the AIP"
+                    ),
+                ),
+                ("original_name", models.CharField(max_length=1024)),
+                (
+                    "original_size",
+                    models.BigIntegerField(blank=True, help_text="bytes", null=True),
+                ),
+                (
+                    "ingested_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="ingestion date"
+                    ),
+                ),
+                (
+                    "preservation_copy_name",
+                    models.CharField(blank=True, max_length=1024),
+                ),
+                (
+                    "preservation_copy_size",
+                    models.BigIntegerField(blank=True, null=True),
+                ),
+                (
+                    "preservation_copy_normalized_at",
+                    models.DateTimeField(
+                        blank=True,
+                        null=True,
+                        verbose_name="preservation copy normalisation date",
+                    ),
+                ),
+                (
+                    "format_puid",
+                    models.CharField(
+                        blank=True, max_length=64, verbose_name="PRONOM PUID"
+                    ),
+                ),
+                ("format_name", models.CharField(blank=True, max_length=255)),
+                ("format_version", models.CharField(blank=True, max_length=255)),
+                (
+                    "mime_type",
+                    models.CharField(
+                        blank=True, max_length=255, verbose_name="MIME type"
+                    ),
+                ),
+                ("checksum", models.CharField(blank=True, max_length=255)),
+                ("checksum_type", models.CharField(blank=True, max_length=32)),
+                ("ocr_text", models.TextField(blank=True, verbose_name="OCR text")),
+                (
+                    "aip",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="digital_files",
+                        to="catalogue.aip",
+                    ),
+                ),
+                (
+                    "description",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="digital_file",
+                        to="catalogue.description",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DigitalObject',
+            name="DigitalObject",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('usage', models.CharField(choices=[('master', 'Master'), ('reference', 'Reference'), ('thumbnail', 'Thumbnail')], max_length=16)),
-                ('file', models.FileField(max_length=1024, upload_to='')),
-                ('name', models.CharField(max_length=1024)),
-                ('mime_type', models.CharField(blank=True, max_length=255, verbose_name='MIME type')),
-                ('size', models.BigIntegerField(help_text='bytes')),
-                ('checksum', models.CharField(blank=True, max_length=64)),
-                ('description', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='digital_objects', to='catalogue.description')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "usage",
+                    models.CharField(
+                        choices=[
+                            ("master", "Master"),
+                            ("reference", "Reference"),
+                            ("thumbnail", "Thumbnail"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("file", models.FileField(max_length=1024, upload_to="")),
+                ("name", models.CharField(max_length=1024)),
+                (
+                    "mime_type",
+                    models.CharField(
+                        blank=True, max_length=255, verbose_name="MIME type"
+                    ),
+                ),
+                ("size", models.BigIntegerField(help_text="bytes")),
+                ("checksum", models.CharField(blank=True, max_length=64)),
+                (
+                    "description",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="digital_objects",
+                        to="catalogue.description",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PREMISEvent',
+            name="PREMISEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_identifier', models.CharField(blank=True, max_length=255)),
-                ('event_type', models.CharField(max_length=255)),
-                ('event_datetime', models.DateTimeField(blank=True, null=True)),
-                ('event_detail', models.TextField(blank=True)),
-                ('event_outcome', models.CharField(blank=True, max_length=255)),
-                ('event_outcome_detail', models.TextField(blank=True)),
-                ('digital_file', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='premis_events', to='catalogue.digitalfile')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("event_identifier", models.CharField(blank=True, max_length=255)),
+                ("event_type", models.CharField(max_length=255)),
+                ("event_datetime", models.DateTimeField(blank=True, null=True)),
+                ("event_detail", models.TextField(blank=True)),
+                ("event_outcome", models.CharField(blank=True, max_length=255)),
+                ("event_outcome_detail", models.TextField(blank=True)),
+                (
+                    "digital_file",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="premis_events",
+                        to="catalogue.digitalfile",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'PREMIS event',
-                'ordering': ['event_datetime', 'id'],
+                "verbose_name": "PREMIS event",
+                "ordering": ["event_datetime", "id"],
             },
         ),
         migrations.CreateModel(
-            name='TargetGrant',
+            name="TargetGrant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='grants', to='catalogue.description')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='target_grants', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grants",
+                        to="catalogue.description",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="target_grants",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='description',
-            index=models.Index(fields=['parent', 'position'], name='catalogue_d_parent__166723_idx'),
+            model_name="description",
+            index=models.Index(
+                fields=["parent", "position"], name="catalogue_d_parent__166723_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='digitalobject',
-            constraint=models.UniqueConstraint(fields=('description', 'usage'), name='one_object_per_usage'),
+            model_name="digitalobject",
+            constraint=models.UniqueConstraint(
+                fields=("description", "usage"), name="one_object_per_usage"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='targetgrant',
-            constraint=models.UniqueConstraint(fields=('user', 'target'), name='unique_grant'),
+            model_name="targetgrant",
+            constraint=models.UniqueConstraint(
+                fields=("user", "target"), name="unique_grant"
+            ),
         ),
     ]
