@@ -164,3 +164,19 @@ def test_it_rolls_back_when_the_check_raises(build, fonds):
 
     assert Description.objects.count() == 1
     assert AIP.objects.count() == 0
+
+
+def test_it_cuts_values_longer_than_their_column(build, fonds):
+    plan = ArchivematicaDIPExtractor(build("10")).plan()
+    (node,) = plan.roots
+    node.fields["identifier"] = "x" * 5000
+    node.file.format_name = "y" * 1000
+    writer = PlanWriter(plan, fonds, media_folder="aips/long")
+    writer.store_files()
+
+    writer.write()
+
+    item = Description.objects.get(aip__isnull=False)
+    assert len(item.identifier) == 1024
+    assert item.identifier.endswith("…")
+    assert len(DigitalFile.objects.get().format_name) == 255

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import CharField
 from django.utils import timezone
 from slugify import slugify
 
@@ -145,16 +146,19 @@ class PlanWriter:
         while level:
             rows = []
             for position, (node, parent) in enumerate(level):
-                fields = dict(node.fields)
+                fields = fit(
+                    Description,
+                    title=node.title,
+                    level_of_description=node.level_of_description,
+                    aip_key=node.key,
+                    **node.fields,
+                )
                 rows.append(
                     Description(
                         parent=parent,
                         aip=aip,
-                        aip_key=node.key,
                         position=position,
                         slug=slugs.allocate(node.key, node.title),
-                        title=node.title[:1024],
-                        level_of_description=node.level_of_description,
                         publication_status=settings.DEFAULT_PUBLICATION_STATUS,
                         **fields,
                     )
@@ -183,8 +187,12 @@ class PlanWriter:
                 continue
 
             properties = asdict(node.file)
-            node_events = properties.pop("events")
-            digital_file = DigitalFile(description=description, aip=aip, **properties)
+            node_events = [
+                fit(PREMISEvent, **event) for event in properties.pop("events")
+            ]
+            digital_file = DigitalFile(
+                description=description, aip=aip, **fit(DigitalFile, **properties)
+            )
             digital_files.append(digital_file)
             events.append((digital_file, node_events))
 
@@ -228,6 +236,21 @@ class SlugAllocator:
     def exists(self, slug):
         # NOTE: one query per new slug; fine for thousands, slow for far more.
         return Description.objects.filter(slug=slug).exists()
+
+
+def fit(model, **values):
+    """Cut string values to the max_length of their fields in `model`.
+
+    METS values have no length limit, and PostgreSQL rejects a value longer
+    than its column.
+    """
+    for name, value in values.items():
+        field = model._meta.get_field(name)
+        if not isinstance(field, CharField) or not isinstance(value, str):
+            continue
+        if len(value) > field.max_length:
+            values[name] = value[: field.max_length - 1] + "…"
+    return values
 
 
 def link_or_copy(source, dest):
