@@ -193,6 +193,9 @@ ZIP_MAX_UNCOMPRESSED = envint("DEPOSITUM_ZIP_MAX_UNCOMPRESSED", 1024**4)
 # 302 Found instead of 202 Accepted, because stock Archivematica records any
 # other status, 202 included, as a failed upload.
 SWORD_302_USER_AGENTS = envlist("DEPOSITUM_SWORD_302_USER_AGENTS", ["Archivematica"])
+# Accept SWORD deposits on behalf of another user (X-On-Behalf-Of) from users
+# with the permission "Can deposit on behalf of other users".
+SWORD_MEDIATION = envbool("DEPOSITUM_SWORD_MEDIATION", False)
 # Remove the DIP from the deposit directory once it has been ingested.
 DELETE_DEPOSITED_DIPS = envbool("DEPOSITUM_DELETE_DEPOSITED_DIPS", True)
 # Publication status of new descriptions: published or draft. Anonymous visitors

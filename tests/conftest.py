@@ -94,9 +94,9 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"depositum serve exited: {self.log.read_text()}")
             try:
-                requests.get(self.url + "/", timeout=1)
+                requests.get(self.url + "/", timeout=5)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.2)
         raise RuntimeError(f"depositum serve did not answer: {self.log.read_text()}")
 

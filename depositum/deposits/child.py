@@ -14,10 +14,13 @@ from django.db import close_old_connections  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from depositum.deposits import lifecycle  # noqa: E402
-from depositum.deposits.models import Deposit, Source, State  # noqa: E402
-from depositum.deposits.unpack import unpack_zip  # noqa: E402
+from depositum.deposits.models import Deposit, State  # noqa: E402
+from depositum.deposits.planning import (  # noqa: E402
+    plan_deposit,
+    remove_package,
+    unpacked_dir,
+)
 from depositum.ingest.plan import IngestError  # noqa: E402
-from depositum.ingest.registry import get_extractor  # noqa: E402
 from depositum.ingest.writer import PlanWriter  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -62,12 +65,7 @@ def ingest(deposit, token):
             " deposit was accepted: create it again and deposit the DIP again"
         )
 
-    extractor_class = get_extractor(deposit.packaging)
-    if extractor_class is None:
-        raise IngestError(f"No extractor reads the packaging {deposit.packaging!r}")
-
-    package_dir = prepare_package(deposit)
-    plan = extractor_class(extractor_class.locate(package_dir)).plan()
+    plan = plan_deposit(deposit, unpacked_dir(deposit))
 
     def on_progress(done, total):
         lifecycle.report_progress(deposit.id, token, done, total)
@@ -107,30 +105,3 @@ def ingest(deposit, token):
             Path(settings.MEDIA_ROOT) / writer.media_folder, ignore_errors=True
         )
         raise
-
-
-def prepare_package(deposit):
-    """Return the folder that contains the deposit's package."""
-    if deposit.source == Source.REFERENCE:
-        folder = Path(deposit.path)
-        if not folder.is_dir():
-            raise IngestError(
-                f"The DIP folder {folder.name!r} is no longer in the deposit"
-                " directory: it was moved or removed after the deposit was"
-                " accepted. Copy it there again and deposit it again"
-            )
-        return folder
-
-    return unpack_zip(Path(deposit.path), unpacked_dir(deposit))
-
-
-def unpacked_dir(deposit):
-    return Path(settings.UPLOAD_DIR) / f"{deposit.uuid}.d"
-
-
-def remove_package(deposit):
-    """Remove the deposited files once their ingest has completed."""
-    if deposit.source == Source.UPLOAD:
-        Path(deposit.path).unlink(missing_ok=True)
-    elif settings.DELETE_DEPOSITED_DIPS:
-        shutil.rmtree(deposit.path, ignore_errors=True)

@@ -6,6 +6,7 @@ starts one ingest.
 """
 
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -14,6 +15,8 @@ from django.utils import timezone
 
 
 class State(models.TextChoices):
+    # A SWORD 2 container sent with In-Progress: true, still receiving files.
+    COLLECTING = "collecting", "Collecting"
     QUEUED = "queued", "Queued"
     PROCESSING = "processing", "Processing"
     COMPLETED = "completed", "Completed"
@@ -23,7 +26,8 @@ class State(models.TextChoices):
 class Source(models.TextChoices):
     # A DIP folder already in DEPOSITUM_DEPOSIT_DIR, named by Content-Location.
     REFERENCE = "reference", "By reference"
-    # A zip sent as the request body and stored under DEPOSITUM_UPLOAD_DIR.
+    # Zips sent as request bodies, stored in a folder under DEPOSITUM_UPLOAD_DIR
+    # and unpacked one over the other in the order they came.
     UPLOAD = "upload", "By value"
 
 
@@ -40,9 +44,18 @@ class Deposit(models.Model):
     depositor = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="deposits"
     )
+    # The user a mediated deposit was made for (SWORD On-Behalf-Of), else None.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_deposits",
+    )
     packaging = models.CharField(max_length=255)
     source = models.CharField(max_length=16, choices=Source.choices)
-    # Absolute path of the DIP folder (by reference) or of the uploaded zip.
+    # Absolute path of the DIP folder (by reference) or of the folder of
+    # uploaded zips (by value).
     path = models.CharField(max_length=4096)
     filename = models.CharField(max_length=1024, blank=True)
     size = models.BigIntegerField(null=True, blank=True, help_text="bytes uploaded")
@@ -78,6 +91,7 @@ class Deposit(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("mediate", "Can deposit on behalf of other users")]
 
     def __str__(self):
         return f"Deposit {self.id} into {self.target_slug} ({self.state})"
@@ -87,6 +101,16 @@ class Deposit(models.Model):
 
     def get_api_url(self):
         return reverse("api-deposit", args=[self.id])
+
+    def upload_parts(self):
+        """Return the uploaded zips in the order they came."""
+        folder = Path(self.path)
+        if self.source != Source.UPLOAD or not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.name.endswith(".zip"))
+
+    def may_be_changed_by(self, user):
+        return user.is_superuser or user.id in (self.depositor_id, self.owner_id)
 
     @property
     def is_finished(self):

@@ -14,15 +14,13 @@ logger = logging.getLogger(__name__)
 
 
 def unpack_zip(zip_path, dest):
-    """Extract `zip_path` into the new folder `dest` and return `dest`.
+    """Extract `zip_path` into the folder `dest`, over what it already holds.
 
     Entries with absolute names, `..` parts or symlinks are rejected, as are
-    archives over the size and entry-count limits in the settings.
+    archives over the size and entry-count limits in the settings. On failure
+    `dest` is removed.
     """
-    if dest.exists():
-        # A dead attempt of the same deposit left it behind.
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+    dest.mkdir(parents=True, exist_ok=True)
 
     try:
         with zipfile.ZipFile(zip_path) as archive:

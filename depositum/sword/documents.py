@@ -42,11 +42,11 @@ def generator():
     return ATOM.generator("depositum", uri=GENERATOR_URI, version=depositum.__version__)
 
 
-def service_document(targets, *, url_for, has_children, packagings, mediation=False):
+def service_document(targets, *, url_for, packagings, mediation=False):
     """Build a SWORD 1.3 service document that lists `targets` as collections.
 
-    `url_for(name, slug)` builds an absolute URL for a SWORD view, and
-    `has_children(target)` tells whether a nested sword:service link is due.
+    `url_for(name, slug)` builds an absolute URL for a SWORD view. A target whose
+    `has_children` is true gets a nested sword:service link.
     """
     workspace = APP.workspace(ATOM_IN_SERVICE.title(settings.SITE_TITLE))
     for target in targets:
@@ -72,7 +72,7 @@ def service_document(targets, *, url_for, has_children, packagings, mediation=Fa
                 SWORD.treatment(treatment_text(target)),
             ]
         )
-        if has_children(target):
+        if target.has_children:
             collection.append(
                 SWORD.service(url_for("sword-servicedocument", target.slug))
             )
@@ -80,7 +80,7 @@ def service_document(targets, *, url_for, has_children, packagings, mediation=Fa
 
     return APP.service(
         SWORD.version("1.3"),
-        SWORD.verbose("false"),
+        SWORD.verbose("true"),
         SWORD.noOp("true"),
         SWORD.maxUploadSize(str(settings.MAX_UPLOAD_SIZE_KB)),
         workspace,
@@ -94,29 +94,77 @@ def treatment_text(target):
     )
 
 
-def deposit_entry(deposit, *, status_url, page_url, no_op=False, summary=""):
-    """Build the Atom entry that answers an accepted deposit."""
+def deposit_entry(deposit, *, status_url, page_url, summary, verbose_description=None):
+    """Build the Atom entry that answers a deposit.
+
+    Without `status_url` the entry answers an X-No-Op request: it has no links,
+    and its treatment says that nothing was stored.
+    """
+    no_op = status_url is None
+    identifier = f"urn:uuid:{deposit.uuid}"
     entry = ATOM.entry(
-        ATOM.title(f"Deposit {deposit.id} into {deposit.target_slug}"),
-        ATOM.id(f"urn:uuid:{deposit.uuid}"),
+        ATOM.title(
+            f"Deposit {deposit.id} into {deposit.target_slug}"
+            if not no_op
+            else f"No-op deposit into {deposit.target_slug}"
+        ),
+        ATOM.id(identifier),
         ATOM.updated(timezone.now().isoformat()),
         ATOM.author(ATOM.name(deposit.depositor.get_username())),
-        generator(),
-        ATOM.summary(summary or f"Deposit {deposit.id} is {deposit.state}."),
-        ATOM.link(rel="alternate", href=page_url, type="text/html"),
-        ATOM.link(rel="alternate", href=status_url, type="application/json"),
-        ATOM.link(rel="edit", href=status_url),
-        ATOM.content(type="application/json", src=status_url),
-        SWORD.treatment(
-            treatment_text(deposit.target)
-            if not no_op
-            else "No-op: nothing was created."
-        ),
-        SWORD.packaging(deposit.packaging),
-        SWORD.noOp(text_bool(no_op)),
-        SWORD.userAgent(deposit.user_agent),
     )
+    if deposit.owner is not None:
+        entry.append(ATOM.contributor(ATOM.name(deposit.owner.get_username())))
+    entry.extend([generator(), ATOM.summary(summary)])
+    if not no_op:
+        entry.extend(
+            [
+                ATOM.link(rel="alternate", href=page_url, type="text/html"),
+                ATOM.link(rel="alternate", href=status_url, type="application/json"),
+                ATOM.link(rel="edit", href=status_url),
+                ATOM.content(type="application/json", src=status_url),
+            ]
+        )
+    entry.extend(
+        [
+            SWORD.treatment(
+                "No-op: the package was read as an ingest would read it, and"
+                " nothing was stored."
+                if no_op
+                else treatment_text(deposit.target)
+            ),
+            SWORD.packaging(deposit.packaging),
+            SWORD.noOp(text_bool(no_op)),
+            SWORD.userAgent(deposit.user_agent),
+        ]
+    )
+    if verbose_description:
+        entry.append(SWORD.verboseDescription(verbose_description))
     return entry
+
+
+def verbose_text(deposit, report=None):
+    """Describe for sword:verboseDescription what the service did with a deposit."""
+    lines = [
+        f"User: {deposit.depositor.get_username()}",
+        f"Target: {deposit.target_slug} ({deposit.target.title})",
+        f"Packaging: {deposit.packaging}",
+    ]
+    if deposit.owner is not None:
+        lines.append(f"On behalf of: {deposit.owner.get_username()}")
+    if deposit.source == "reference":
+        lines.append(
+            f"By reference: folder {deposit.filename} in the deposit directory"
+        )
+    else:
+        lines.append(
+            f"By value: zip {deposit.filename or '(unnamed)'}, {deposit.size} bytes"
+        )
+    if report is not None:
+        lines.append(report.summary)
+        lines.extend(report.details)
+    else:
+        lines.append(f"Queued as deposit {deposit.id}")
+    return "\n".join(lines)
 
 
 def error_document(name, summary, *, user_agent=""):

@@ -1,0 +1,61 @@
+"""From a deposit row to an IngestPlan: find or unpack its package and read it.
+
+The worker's child process uses this before writing, and a SWORD X-No-Op
+request uses it to report what an ingest would do.
+"""
+
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+
+from depositum.deposits.models import Source
+from depositum.deposits.unpack import unpack_zip
+from depositum.ingest.plan import IngestError
+from depositum.ingest.registry import get_extractor
+
+
+def plan_deposit(deposit, unpack_to):
+    """Return the IngestPlan of `deposit`, unpacking uploads into `unpack_to`."""
+    extractor_class = get_extractor(deposit.packaging)
+    if extractor_class is None:
+        raise IngestError(f"No extractor reads the packaging {deposit.packaging!r}")
+
+    package_dir = package_folder(deposit, unpack_to)
+    return extractor_class(extractor_class.locate(package_dir)).plan()
+
+
+def package_folder(deposit, unpack_to):
+    """Return the folder that contains the deposit's package."""
+    if deposit.source == Source.REFERENCE:
+        folder = Path(deposit.path)
+        if not folder.is_dir():
+            raise IngestError(
+                f"The DIP folder {folder.name!r} is no longer in the deposit"
+                " directory: it was moved or removed after the deposit was"
+                " accepted. Copy it there again and deposit it again"
+            )
+        return folder
+
+    parts = deposit.upload_parts()
+    if not parts:
+        raise IngestError(
+            f"Deposit {deposit.id} has no uploaded zip: its upload folder is empty"
+            " or was removed. Deposit the DIP again"
+        )
+    if unpack_to.exists():
+        # A dead attempt of the same deposit left it behind.
+        shutil.rmtree(unpack_to)
+    for part in parts:
+        unpack_zip(part, unpack_to)
+    return unpack_to
+
+
+def unpacked_dir(deposit):
+    return Path(settings.UPLOAD_DIR) / f"{deposit.uuid}.unpacked"
+
+
+def remove_package(deposit):
+    """Remove the deposited files once their ingest has completed."""
+    if deposit.source == Source.UPLOAD or settings.DELETE_DEPOSITED_DIPS:
+        shutil.rmtree(deposit.path, ignore_errors=True)

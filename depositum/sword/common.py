@@ -1,0 +1,272 @@
+"""Request checks that SWORD 1.3 and 2.0 share: credentials, target, packaging,
+mediation and the package itself."""
+
+import logging
+import shutil
+import uuid
+from pathlib import Path
+from urllib.parse import unquote
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.views.decorators.csrf import csrf_exempt
+
+from depositum.catalogue.models import Description, may_deposit
+from depositum.deposits.packages import (
+    PackageError,
+    parse_content_md5,
+    resolve_reference,
+    store_upload,
+)
+from depositum.ingest.plan import IngestError
+from depositum.ingest.registry import accepted_packagings, get_extractor
+from depositum.sword.auth import authenticate_basic
+
+logger = logging.getLogger(__name__)
+
+DEPOSITUM_ERROR = "urn:depositum:error:"
+
+
+class SwordError(Exception):
+    """A request the service rejects; `name` is a SWORD error name or a URI."""
+
+    def __init__(self, status, name, summary, headers=None):
+        super().__init__(summary)
+        self.status = status
+        self.name = name
+        self.summary = summary
+        self.headers = headers or {}
+
+
+def sword_view(render_error):
+    """Answer SwordError and PackageError with `render_error(error, request)`."""
+
+    def decorator(view):
+        @csrf_exempt
+        def wrapper(request, *args, **kwargs):
+            try:
+                return view(request, *args, **kwargs)
+            except PackageError as e:
+                error = SwordError(e.status, e.error, str(e))
+            except SwordError as e:
+                error = e
+
+            logger.warning(
+                "SWORD %s %s answered %s %s: %s",
+                request.method,
+                request.path,
+                error.status,
+                error.name,
+                error.summary,
+            )
+            response = render_error(error, request)
+            for name, value in error.headers.items():
+                response[name] = value
+            return response
+
+        return wrapper
+
+    return decorator
+
+
+def require_user(request):
+    user = authenticate_basic(request)
+    if user is None:
+        raise SwordError(
+            401,
+            DEPOSITUM_ERROR + "AuthenticationFailed",
+            "Authentication failed: send HTTP Basic credentials of an active"
+            " depositum user (user name or email address, and password)",
+            headers={"WWW-Authenticate": 'Basic realm="depositum SWORD"'},
+        )
+    return user
+
+
+def require_method(request, *methods):
+    if request.method not in methods:
+        raise SwordError(
+            405,
+            "MethodNotAllowed",
+            f"{request.method} is not allowed here: use {' or '.join(methods)}",
+            headers={"Allow": ", ".join(methods)},
+        )
+
+
+def find_target(slug, user):
+    """Return the description `slug` if `user` may deposit into it."""
+    target = Description.objects.filter(slug=slug).first()
+    if target is None:
+        raise SwordError(
+            404,
+            DEPOSITUM_ERROR + "TargetNotFound",
+            f"No target description has the slug {slug!r}: check the slug in the"
+            " deposit URL against the service document",
+        )
+    if not may_deposit(user, target):
+        raise SwordError(
+            403,
+            DEPOSITUM_ERROR + "Forbidden",
+            f"User {user.get_username()!r} may not deposit into {slug!r}: ask an"
+            " administrator for a grant on that description",
+        )
+    if target.aip_id is not None:
+        raise SwordError(
+            403,
+            DEPOSITUM_ERROR + "Forbidden",
+            f"{slug!r} was created by the ingest of AIP {target.aip.uuid} and would"
+            " be replaced with it: deposit into a description made in the catalogue",
+        )
+    return target
+
+
+def requested_packaging(request):
+    """Return the X-Packaging (1.3) or Packaging (2.0) URI, or the default."""
+    value = request.headers.get("X-Packaging") or request.headers.get("Packaging")
+    accepted = accepted_packagings()
+    if not value:
+        return accepted[0]
+    if get_extractor(value) is None:
+        raise SwordError(
+            415,
+            "ErrorContent",
+            f"Packaging {value!r} is not supported: send {accepted[0]}",
+        )
+    return value.strip()
+
+
+def header_flag(request, name, default=False):
+    value = request.headers.get(name, "").strip().lower()
+    if value == "":
+        return default
+    if value in ("false", "0", "no"):
+        return False
+    if value in ("true", "1", "yes"):
+        return True
+    raise SwordError(
+        400, "ErrorBadRequest", f"{name}: {value!r} is invalid: send true or false"
+    )
+
+
+def may_mediate(user):
+    return settings.SWORD_MEDIATION and (
+        user.is_superuser or user.has_perm("deposits.mediate")
+    )
+
+
+def mediated_owner(request, user, target, *, unknown_status):
+    """Return the user named by X-On-Behalf-Of or On-Behalf-Of, or None.
+
+    `unknown_status` is 401 in SWORD 1.3 and 403 in SWORD 2.0.
+    """
+    name = request.headers.get("X-On-Behalf-Of") or request.headers.get("On-Behalf-Of")
+    if not name:
+        return None
+
+    name = name.strip()
+    if not may_mediate(user):
+        raise SwordError(
+            412,
+            "MediationNotAllowed",
+            f"Mediated deposit on behalf of {name!r} is not allowed for"
+            f" {user.get_username()!r}: deposit with the owner's own credentials,"
+            " or ask an administrator to enable mediation for you",
+        )
+
+    owners = get_user_model().objects.filter(
+        Q(username=name) | Q(email__iexact=name), is_active=True
+    )
+    if len(owners) != 1:
+        raise SwordError(
+            unknown_status,
+            "TargetOwnerUnknown",
+            f"On-Behalf-Of names {name!r}, which is not one active depositum user:"
+            " give the owner's user name or email address",
+        )
+    owner = owners[0]
+    if not may_deposit(owner, target):
+        raise SwordError(
+            403,
+            DEPOSITUM_ERROR + "Forbidden",
+            f"The owner {owner.get_username()!r} may not deposit into"
+            f" {target.slug!r}: ask an administrator for a grant",
+        )
+    return owner
+
+
+def check_reference(content_location):
+    """Resolve Content-Location and check that the folder contains a DIP."""
+    folder = resolve_reference(content_location)
+    extractor = get_extractor(accepted_packagings()[0])
+    try:
+        extractor.locate(folder)
+    except IngestError as e:
+        raise SwordError(400, "ErrorBadRequest", str(e)) from None
+    return folder
+
+
+def content_length(request):
+    value = request.headers.get("Content-Length", "").strip()
+    if not value:
+        raise SwordError(
+            411,
+            "ErrorBadRequest",
+            "Content-Length is missing: send the zip with its length, or deposit"
+            " by reference with Content-Location: file:///<DIP folder name>",
+        )
+    try:
+        length = int(value)
+    except ValueError:
+        length = -1
+    if length < 0:
+        raise SwordError(
+            400, "ErrorBadRequest", f"Content-Length {value!r} is not a byte count"
+        )
+
+    max_bytes = settings.MAX_UPLOAD_SIZE_KB * 1024
+    if length > max_bytes:
+        raise SwordError(
+            413,
+            "MaxUploadSizeExceeded",
+            f"The body of {length} bytes is over the maximum upload size of"
+            f" {settings.MAX_UPLOAD_SIZE_KB} kB: deposit the DIP by reference"
+            " instead",
+        )
+    return length
+
+
+def receive_part(request, folder, length):
+    """Store the request body as the next zip in the upload `folder`.
+
+    Return (path of the stored zip, its size, the file name the client gave).
+    """
+    md5 = request.headers.get("Content-MD5")
+    expected = parse_content_md5(md5) if md5 else None
+    filename = upload_filename(request)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    number = len(list(folder.glob("*.zip"))) + 1
+    path = folder / f"{number:04d}.zip"
+    size = store_upload(request, length, path, expected_md5=expected)
+    return path, size, filename
+
+
+def new_upload_folder():
+    """Return (deposit UUID, the folder for its uploaded zips)."""
+    deposit_uuid = uuid.uuid4()
+    return deposit_uuid, Path(settings.UPLOAD_DIR) / str(deposit_uuid)
+
+
+def remove_upload_folder(folder):
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def upload_filename(request):
+    """Return the file name from Content-Disposition, without any folder part."""
+    disposition = request.headers.get("Content-Disposition", "")
+    for part in disposition.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "filename" and value:
+            # Some clients, the PyPI sword2 library among them, percent-encode it.
+            return Path(unquote(value.strip().strip('"'))).name[:1024]
+    return ""
