@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from depositum.catalogue import views as catalogue
 from depositum.deposits import api as deposits_api
 from depositum.deposits import views as deposits
+from depositum.sword import v2 as sword2
 from depositum.sword import views as sword
 
 # Stock Archivematica builds SWORD URLs from a base that often ends in /index.php,
@@ -30,6 +31,37 @@ urlpatterns = [
         SWORD_PREFIX + r"deposit/(?P<slug>[^/]+)/?$",
         sword.deposit,
         name="sword-deposit",
+    ),
+    re_path(
+        r"^sword2/servicedocument(?:/(?P<slug>[^/]+))?/?$",
+        sword2.service_document,
+        name="sword2-servicedocument",
+    ),
+    re_path(
+        r"^sword2/collection/(?P<slug>[^/]+)/?$",
+        sword2.collection,
+        name="sword2-collection",
+    ),
+    path("sword2/edit/<int:deposit_id>", sword2.edit, name="sword2-edit"),
+    path(
+        "sword2/edit-media/<int:deposit_id>",
+        sword2.edit_media,
+        name="sword2-edit-media",
+    ),
+    path(
+        "sword2/edit-media/<int:deposit_id>/<str:part>",
+        sword2.edit_media,
+        name="sword2-edit-media-part",
+    ),
+    path(
+        "sword2/statement/<int:deposit_id>",
+        sword2.statement,
+        name="sword2-statement",
+    ),
+    path(
+        "sword2/statement/<int:deposit_id>/ore",
+        sword2.statement_ore,
+        name="sword2-statement-ore",
     ),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,12 @@
-"""JSON status of a deposit, the resource that a deposit's Location names."""
+"""The status of a deposit, the resource that a deposit's Location names.
 
-from django.http import JsonResponse
+It answers JSON by default, an Atom entry to SWORD clients that ask for
+application/atom+xml, and the deposit's page to browsers.
+"""
+
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
 
 from depositum.deposits.models import Deposit
 
@@ -37,9 +43,43 @@ def deposit_status(deposit, request):
     }
 
 
+MEDIA_TYPES = ["application/json", "application/atom+xml", "text/html"]
+
+
 def api_deposit(request, deposit_id):
-    deposits = Deposit.objects.select_related("depositor", "aip", "top_description")
+    deposits = Deposit.objects.select_related(
+        "depositor", "target", "aip", "top_description"
+    )
     deposit = deposits.filter(id=deposit_id).first()
     if deposit is None:
         return JsonResponse({"error": f"deposit {deposit_id} not found"}, status=404)
-    return JsonResponse(deposit_status(deposit, request))
+
+    media_type = request.get_preferred_type(MEDIA_TYPES) or "application/json"
+    if media_type == "text/html":
+        response = render(request, "deposit.html", {"deposit": deposit})
+    elif media_type == "application/atom+xml":
+        response = atom_status(request, deposit)
+    else:
+        response = JsonResponse(deposit_status(deposit, request))
+    response["Vary"] = "Accept"
+    return response
+
+
+def atom_status(request, deposit):
+    from depositum.sword import documents
+
+    top = deposit.top_description
+    entry = documents.status_entry(
+        deposit,
+        status_url=request.build_absolute_uri(deposit.get_api_url()),
+        page_url=request.build_absolute_uri(deposit.get_absolute_url()),
+        statement_url=request.build_absolute_uri(
+            reverse("sword2-statement", args=[deposit.id])
+        ),
+        description_url=(
+            request.build_absolute_uri(top.get_absolute_url()) if top else None
+        ),
+    )
+    return HttpResponse(
+        documents.to_bytes(entry), content_type="application/atom+xml;type=entry"
+    )

@@ -102,9 +102,12 @@ class Deposit(models.Model):
     def get_api_url(self):
         return reverse("api-deposit", args=[self.id])
 
+    def upload_folder(self):
+        return Path(self.path)
+
     def upload_parts(self):
         """Return the uploaded zips in the order they came."""
-        folder = Path(self.path)
+        folder = self.upload_folder()
         if self.source != Source.UPLOAD or not folder.is_dir():
             return []
         return sorted(p for p in folder.iterdir() if p.name.endswith(".zip"))

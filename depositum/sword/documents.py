@@ -167,6 +167,55 @@ def verbose_text(deposit, report=None):
     return "\n".join(lines)
 
 
+def status_entry(deposit, *, status_url, page_url, statement_url, description_url):
+    """Build an Atom entry that reports the state of a deposit.
+
+    SWORD 1.3 has no statement, so a 1.3 client follows the deposit's Location
+    here; the state is an atom:category in the SWORD 2 state scheme.
+    """
+    from depositum.sword.documents2 import STATE_SCHEME, STATE_URI, state_description
+
+    entry = ATOM.entry(
+        ATOM.title(f"Deposit {deposit.id} into {deposit.target_slug}"),
+        ATOM.id(f"urn:uuid:{deposit.uuid}"),
+        ATOM.updated(
+            (
+                deposit.finished_at or deposit.started_at or deposit.created_at
+            ).isoformat()
+        ),
+        ATOM.author(
+            ATOM.name(deposit.depositor.get_username() if deposit.depositor else "")
+        ),
+        generator(),
+        ATOM.summary(state_description(deposit)),
+        ATOM.category(
+            state_description(deposit),
+            scheme=STATE_SCHEME,
+            term=STATE_URI + deposit.state,
+            label="State",
+        ),
+        ATOM.link(rel="self", href=status_url),
+        ATOM.link(rel="alternate", href=page_url, type="text/html"),
+        ATOM.link(
+            rel="http://purl.org/net/sword/terms/statement",
+            href=statement_url,
+            type="application/atom+xml;type=feed",
+        ),
+        SWORD.packaging(deposit.packaging),
+        SWORD.userAgent(deposit.user_agent),
+    )
+    if description_url:
+        entry.append(
+            ATOM.link(
+                rel="related",
+                href=description_url,
+                type="text/html",
+                title=deposit.top_description.title,
+            )
+        )
+    return entry
+
+
 def error_document(name, summary, *, user_agent=""):
     """Build a sword:error document; `name` is a SWORD error name or a full URI."""
     href = name if ":" in name else SWORD_ERROR + name

@@ -1,0 +1,365 @@
+"""SWORD 2.0 endpoints.
+
+A deposit is a container: POST a zip to a collection (Col-IRI) and get 201 with
+a deposit receipt whose Edit-IRI names the container. With In-Progress: true
+the container collects further zips (POST to the Edit-IRI or the EM-IRI) until
+an empty POST with In-Progress: false queues it. The statements report the
+state as it moves from queued through processing to completed or failed. A
+container that has not been ingested yet can be deleted.
+"""
+
+import logging
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.http import FileResponse, HttpResponse
+from django.urls import reverse
+
+from depositum.catalogue.models import Description
+from depositum.deposits import lifecycle
+from depositum.deposits.models import Deposit, Source, State
+from depositum.ingest.registry import accepted_packagings
+from depositum.sword import documents, documents2
+from depositum.sword.common import (
+    DEPOSITUM_ERROR,
+    SwordError,
+    check_reference,
+    content_length,
+    find_target,
+    header_flag,
+    may_mediate,
+    mediated_owner,
+    new_upload_folder,
+    receive_part,
+    remove_upload_folder,
+    requested_packaging,
+    require_method,
+    require_user,
+    sword_view,
+)
+from depositum.sword.views import root_targets
+
+logger = logging.getLogger(__name__)
+
+ATOM_ENTRY = "application/atom+xml;type=entry"
+ATOM_FEED = "application/atom+xml;type=feed"
+
+
+def render_error(error, request):
+    document = documents2.error_document(
+        error.name, error.summary, user_agent=request.headers.get("User-Agent", "")
+    )
+    return HttpResponse(
+        documents2.to_bytes(document),
+        status=error.status,
+        content_type="application/xml",
+    )
+
+
+def container_urls(request, deposit):
+    def url(name):
+        return request.build_absolute_uri(reverse(name, args=[deposit.id]))
+
+    return {
+        "edit": url("sword2-edit"),
+        "edit-media": url("sword2-edit-media"),
+        "statement": url("sword2-statement"),
+        "ore": url("sword2-statement-ore"),
+        "page": url("deposit"),
+    }
+
+
+def receipt_response(request, deposit, status, *, verbose=False):
+    urls = container_urls(request, deposit)
+    verbose_description = documents.verbose_text(deposit) if verbose else None
+    receipt = documents2.deposit_receipt(
+        deposit, urls, verbose_description=verbose_description
+    )
+    response = HttpResponse(
+        documents2.to_bytes(receipt), status=status, content_type=ATOM_ENTRY
+    )
+    response["Location"] = urls["edit"]
+    return response
+
+
+@sword_view(render_error)
+def service_document(request, slug=None):
+    user = require_user(request)
+    require_method(request, "GET", "HEAD")
+
+    if slug is None:
+        targets = root_targets(user)
+    else:
+        targets = Description.objects.filter(parent=find_target(slug, user), aip=None)
+    children = Description.objects.filter(parent=OuterRef("pk"), aip=None)
+    targets = targets.annotate(has_children=Exists(children))
+
+    def url_for(name, target_slug):
+        return request.build_absolute_uri(reverse(name, args=[target_slug]))
+
+    document = documents2.service_document(
+        targets,
+        url_for=url_for,
+        packagings=accepted_packagings(),
+        mediation=may_mediate(user),
+    )
+    return HttpResponse(
+        documents2.to_bytes(document), content_type="application/atomsvc+xml"
+    )
+
+
+@sword_view(render_error)
+def collection(request, slug):
+    """Col-IRI: create a container from a zip, a folder reference or an entry."""
+    user = require_user(request)
+    require_method(request, "POST")
+    target = find_target(slug, user)
+    packaging = requested_packaging(request)
+    owner = mediated_owner(request, user, target, unknown_status=403)
+    in_progress = header_flag(request, "In-Progress")
+    reject_multipart(request)
+
+    record = Deposit(
+        target=target,
+        target_slug=target.slug,
+        depositor=user,
+        owner=owner,
+        packaging=packaging,
+        user_agent=request.headers.get("User-Agent", "")[:1024],
+        state=State.COLLECTING if in_progress else State.QUEUED,
+    )
+
+    content_location = request.headers.get("Content-Location", "").strip()
+    if content_location:
+        if in_progress:
+            raise SwordError(
+                400,
+                "ErrorBadRequest",
+                "A deposit by reference (Content-Location) is complete in itself:"
+                " send it without In-Progress: true",
+            )
+        folder = check_reference(content_location)
+        record.source, record.path, record.filename = (
+            Source.REFERENCE,
+            str(folder),
+            folder.name,
+        )
+        record.save()
+    else:
+        record.source = Source.UPLOAD
+        record.uuid, folder = new_upload_folder()
+        record.path = str(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            if not is_atom_entry(request):
+                _, record.size, record.filename = receive_part(
+                    request, folder, content_length(request)
+                )
+            elif not in_progress:
+                raise SwordError(
+                    400,
+                    "ErrorBadRequest",
+                    "An Atom entry alone carries no DIP: send the zip, or create the"
+                    " container with In-Progress: true and add the zips to it",
+                )
+            record.save()
+        except BaseException:
+            remove_upload_folder(folder)
+            raise
+
+    logger.info(
+        "SWORD 2 deposit %s received from %s into %s (%s)",
+        record.id,
+        user.get_username(),
+        target.slug,
+        record.state,
+    )
+    if record.state == State.QUEUED:
+        transaction.on_commit(lambda: lifecycle.enqueue(record.id))
+    return receipt_response(
+        request, record, 201, verbose=header_flag(request, "X-Verbose")
+    )
+
+
+def is_atom_entry(request):
+    return request.content_type == "application/atom+xml"
+
+
+def reject_multipart(request):
+    if request.content_type.startswith("multipart/"):
+        raise SwordError(
+            415,
+            "ErrorContent",
+            "Multipart deposits are not supported: send the zip as a binary"
+            " deposit with Content-Disposition and Packaging",
+        )
+
+
+def find_container(request, deposit_id):
+    """Return the container `deposit_id` if the authenticated user may see it."""
+    user = require_user(request)
+    deposit = (
+        Deposit.objects.select_related(
+            "depositor", "owner", "target", "top_description"
+        )
+        .filter(id=deposit_id)
+        .first()
+    )
+    if deposit is None:
+        raise SwordError(
+            404,
+            DEPOSITUM_ERROR + "NotFound",
+            f"No deposit has the id {deposit_id}: check the Edit-IRI",
+        )
+    if not (deposit.may_be_changed_by(user) or user.is_staff):
+        raise SwordError(
+            403,
+            DEPOSITUM_ERROR + "Forbidden",
+            f"Deposit {deposit_id} belongs to another user",
+        )
+    return deposit
+
+
+def require_collecting(deposit, action):
+    if deposit.state != State.COLLECTING:
+        raise SwordError(
+            409,
+            DEPOSITUM_ERROR + "NotInProgress",
+            f"Cannot {action} deposit {deposit.id}: it is {deposit.state}, and only"
+            " a container created with In-Progress: true accepts changes until it"
+            " is completed",
+        )
+
+
+@sword_view(render_error)
+def edit(request, deposit_id):
+    """Edit-IRI and SE-IRI: the receipt, more zips, completion and deletion."""
+    require_method(request, "GET", "HEAD", "POST", "DELETE")
+    deposit = find_container(request, deposit_id)
+
+    if request.method in ("GET", "HEAD"):
+        return receipt_response(request, deposit, 200)
+    if request.method == "DELETE":
+        return delete_container(deposit)
+
+    reject_multipart(request)
+    in_progress = header_flag(request, "In-Progress")
+    length = content_length(request)
+    added = False
+    if length and not is_atom_entry(request):
+        require_collecting(deposit, "add a zip to")
+        add_part(request, deposit, length)
+        added = True
+    if not in_progress:
+        complete(deposit)
+    deposit.refresh_from_db()
+    return receipt_response(request, deposit, 201 if added else 200)
+
+
+def add_part(request, deposit, length):
+    requested_packaging(request)
+    _, size, filename = receive_part(request, deposit.upload_folder(), length)
+    Deposit.objects.filter(id=deposit.id).update(
+        size=(deposit.size or 0) + size, filename=deposit.filename or filename
+    )
+    logger.info("SWORD 2 deposit %s: added %s (%s bytes)", deposit.id, filename, size)
+
+
+def complete(deposit):
+    """Queue a collecting container for ingest; a queued one stays as it is."""
+    if deposit.state != State.COLLECTING:
+        return
+    if not deposit.upload_parts():
+        raise SwordError(
+            400,
+            "ErrorBadRequest",
+            f"Deposit {deposit.id} has no zip yet: add the DIP's zip before"
+            " completing it",
+        )
+    queued = Deposit.objects.filter(id=deposit.id, state=State.COLLECTING).update(
+        state=State.QUEUED
+    )
+    if queued:
+        logger.info("SWORD 2 deposit %s completed by its depositor; queued", deposit.id)
+        transaction.on_commit(lambda: lifecycle.enqueue(deposit.id))
+
+
+def delete_container(deposit):
+    deleted, _ = Deposit.objects.filter(
+        id=deposit.id, state__in=[State.COLLECTING, State.QUEUED]
+    ).delete()
+    if not deleted:
+        raise SwordError(
+            409,
+            DEPOSITUM_ERROR + "AlreadyIngested",
+            f"Deposit {deposit.id} is {deposit.state}: only a deposit that is still"
+            " collecting or queued can be deleted",
+        )
+    if deposit.source == Source.UPLOAD:
+        remove_upload_folder(deposit.path)
+    logger.info("SWORD 2 deposit %s deleted by its depositor", deposit.id)
+    return HttpResponse(status=204)
+
+
+@sword_view(render_error)
+def edit_media(request, deposit_id, part=None):
+    """EM-IRI: the uploaded zips; add (POST), replace (PUT) or remove (DELETE)."""
+    require_method(request, "GET", "HEAD", "POST", "PUT", "DELETE")
+    deposit = find_container(request, deposit_id)
+
+    if request.method in ("GET", "HEAD"):
+        return media_response(deposit, part)
+
+    require_collecting(deposit, "change the content of")
+    if request.method == "DELETE":
+        remove_parts(deposit)
+        return HttpResponse(status=204)
+
+    length = content_length(request)
+    if request.method == "PUT":
+        remove_parts(deposit)
+    add_part(request, deposit, length)
+    if not header_flag(request, "In-Progress", default=True):
+        complete(deposit)
+    deposit.refresh_from_db()
+    if request.method == "PUT":
+        return HttpResponse(status=204)
+    return receipt_response(request, deposit, 201)
+
+
+def media_response(deposit, part):
+    parts = {path.name: path for path in deposit.upload_parts()}
+    if part is None and len(parts) == 1:
+        part = next(iter(parts))
+    if part not in parts:
+        raise SwordError(
+            404,
+            DEPOSITUM_ERROR + "NotFound",
+            f"Deposit {deposit.id} has {len(parts)} zips"
+            f" ({', '.join(sorted(parts)) or 'none'}): fetch one by its name",
+        )
+    return FileResponse(open(parts[part], "rb"), content_type="application/zip")
+
+
+def remove_parts(deposit):
+    for path in deposit.upload_parts():
+        path.unlink(missing_ok=True)
+    Deposit.objects.filter(id=deposit.id).update(size=None, filename="")
+
+
+@sword_view(render_error)
+def statement(request, deposit_id):
+    require_method(request, "GET", "HEAD")
+    deposit = find_container(request, deposit_id)
+    feed = documents2.atom_statement(deposit, container_urls(request, deposit))
+    return HttpResponse(documents2.to_bytes(feed), content_type=ATOM_FEED)
+
+
+@sword_view(render_error)
+def statement_ore(request, deposit_id):
+    require_method(request, "GET", "HEAD")
+    deposit = find_container(request, deposit_id)
+    document = documents2.ore_statement(deposit, container_urls(request, deposit))
+    return HttpResponse(
+        documents2.to_bytes(document), content_type="application/rdf+xml"
+    )

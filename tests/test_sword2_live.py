@@ -1,0 +1,226 @@
+"""SWORD 2.0 against a live server: the PyPI sword2 client, and raw requests."""
+
+import io
+import json
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+from lxml import etree
+
+from tests.conftest import ALICE, BOB, skip_or_fail
+
+pytestmark = pytest.mark.live
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+SWORD2_NS = "http://purl.org/net/sword/terms/"
+DIP_PACKAGING = "http://purl.org/net/sword-types/METSArchivematicaDIP"
+STATE_SCHEME = "http://purl.org/net/sword/terms/state"
+CLIENT = Path(__file__).parent / "sword2_client.py"
+
+
+@pytest.fixture(scope="session")
+def sword2_python():
+    """The Python of a virtualenv with the PyPI sword2 client (make test builds it)."""
+    python = os.getenv("DEPOSITUM_TEST_SWORD2_PYTHON", "")
+    if not python or not Path(python).exists():
+        skip_or_fail(
+            "DEPOSITUM_TEST_SWORD2_PYTHON names no Python with sword2: run make test"
+        )
+    return python
+
+
+def zip_files(dip, predicate=lambda path: True):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(dip.rglob("*")):
+            if path.is_file() and predicate(path.relative_to(dip)):
+                archive.write(path, f"{dip.name}/{path.relative_to(dip)}")
+    return buffer.getvalue()
+
+
+def run_client(sword2_python, server, zip_path, *flags):
+    result = subprocess.run(
+        [
+            sword2_python,
+            str(CLIENT),
+            f"{server.url}/sword2/servicedocument",
+            ALICE[0],
+            ALICE[1],
+            str(zip_path),
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_it_works_with_pypi_sword2_client(server, build, tmp_path, sword2_python):
+    zip_path = tmp_path / "dip.zip"
+    zip_path.write_bytes(zip_files(build("10")))
+
+    report = run_client(sword2_python, server, zip_path)
+
+    assert report["version"] == "2.0"
+    assert report["collection"] == f"{server.url}/sword2/collection/fonds"
+    assert report["create_code"] == 201
+    assert report["edit"].startswith(f"{server.url}/sword2/edit/")
+    assert report["edit_media"].startswith(f"{server.url}/sword2/edit-media/")
+    assert report["se_iri"] == report["edit"]
+    assert report["atom_statement"].startswith(f"{server.url}/sword2/statement/")
+    assert report["receipt_code"] == 200
+    assert report["valid"] is True
+    final_state, description = report["states"][-1]
+    assert final_state == "urn:depositum:state:completed", report
+    assert description.startswith("Completed: 1 descriptions ingested")
+    assert report["ore_states"][0][0] == "urn:depositum:state:completed"
+
+
+def test_it_completes_in_progress_deposit_with_pypi_client(
+    server, build, tmp_path, sword2_python
+):
+    zip_path = tmp_path / "dip.zip"
+    zip_path.write_bytes(zip_files(build("03")))
+
+    report = run_client(sword2_python, server, zip_path, "--in-progress")
+
+    assert report["create_code"] == 201
+    assert report["complete_code"] == 200
+    assert report["states"][-1][0] == "urn:depositum:state:completed", report
+
+
+def post(server, path, body=b"", **headers):
+    return requests.post(
+        f"{server.url}{path}", data=body, headers=headers, auth=ALICE[:2], timeout=60
+    )
+
+
+def state_of(response):
+    feed = etree.fromstring(response.content)
+    category = feed.find(f"{{{ATOM_NS}}}category[@scheme='{STATE_SCHEME}']")
+    return category.get("term"), category.text
+
+
+def test_it_collects_zips_until_the_deposit_is_completed(server, build):
+    dip = build("01")
+    mets_zip = zip_files(dip, lambda path: path.parts[0] != "objects")
+    objects_zip = zip_files(dip, lambda path: path.parts[0] == "objects")
+
+    created = post(
+        server,
+        "/sword2/collection/fonds",
+        mets_zip,
+        **{"In-Progress": "true", "Packaging": DIP_PACKAGING},
+    )
+    assert created.status_code == 201, created.text
+    edit = created.headers["Location"]
+    receipt = etree.fromstring(created.content)
+    statement = receipt.find(
+        f"{{{ATOM_NS}}}link[@type='application/atom+xml;type=feed']"
+    ).get("href")
+    collecting = requests.get(statement, auth=ALICE[:2], timeout=10)
+    assert state_of(collecting)[0] == "urn:depositum:state:collecting"
+
+    added = requests.post(
+        edit,
+        data=objects_zip,
+        headers={
+            "In-Progress": "true",
+            "Content-Disposition": "attachment; filename=o.zip",
+        },
+        auth=ALICE[:2],
+        timeout=60,
+    )
+    assert added.status_code == 201
+    completed = requests.post(
+        edit, headers={"In-Progress": "false"}, auth=ALICE[:2], timeout=60
+    )
+    assert completed.status_code == 200
+
+    status = server.wait(edit.replace("/sword2/edit/", "/api/deposits/"))
+    assert status["state"] == "completed", status
+    assert status["progress"] == {"done": 10, "total": 10}
+
+
+def test_it_deletes_a_container_not_yet_ingested(server, build):
+    created = post(
+        server,
+        "/sword2/collection/fonds",
+        zip_files(build("10")),
+        **{"In-Progress": "true"},
+    )
+    edit = created.headers["Location"]
+
+    deleted = requests.delete(edit, auth=ALICE[:2], timeout=10)
+    fetched = requests.get(edit, auth=ALICE[:2], timeout=10)
+
+    assert deleted.status_code == 204
+    assert fetched.status_code == 404
+
+
+def test_it_refuses_to_delete_an_ingested_container(server, build):
+    created = post(server, "/sword2/collection/fonds", zip_files(build("10")))
+    edit = created.headers["Location"]
+    server.wait(edit.replace("/sword2/edit/", "/api/deposits/"))
+
+    deleted = requests.delete(edit, auth=ALICE[:2], timeout=10)
+
+    assert deleted.status_code == 409
+    assert etree.fromstring(deleted.content).tag == f"{{{SWORD2_NS}}}error"
+
+
+def test_it_hides_a_container_from_other_users(server, build):
+    created = post(server, "/sword2/collection/fonds", zip_files(build("10")))
+
+    fetched = requests.get(created.headers["Location"], auth=BOB[:2], timeout=10)
+
+    assert fetched.status_code == 403
+
+
+def test_it_rejects_multipart_deposit_with_415(server):
+    response = post(
+        server,
+        "/sword2/collection/fonds",
+        b"--x--",
+        **{"Content-Type": 'multipart/related; boundary="x"'},
+    )
+
+    assert response.status_code == 415
+    assert etree.fromstring(response.content).get("href").endswith("ErrorContent")
+
+
+def test_it_rejects_atom_entry_without_in_progress(server):
+    response = post(
+        server,
+        "/sword2/collection/fonds",
+        b"<entry xmlns='http://www.w3.org/2005/Atom'/>",
+        **{"Content-Type": "application/atom+xml;type=entry"},
+    )
+
+    assert response.status_code == 400
+
+
+def test_it_answers_atom_status_to_sword_1_clients(server, build):
+    created = post(server, "/sword/deposit/fonds", zip_files(build("10")))
+    location = created.headers["Location"]
+    server.wait(location)
+
+    atom = requests.get(
+        location, headers={"Accept": "application/atom+xml"}, timeout=10
+    )
+    html = requests.get(location, headers={"Accept": "text/html"}, timeout=10)
+    plain = requests.get(location, timeout=10)
+
+    assert atom.headers["Content-Type"].startswith("application/atom+xml")
+    entry = etree.fromstring(atom.content)
+    category = entry.find(f"{{{ATOM_NS}}}category[@scheme='{STATE_SCHEME}']")
+    assert category.get("term") == "urn:depositum:state:completed"
+    assert category.text.startswith("Completed")
+    assert html.headers["Content-Type"].startswith("text/html")
+    assert plain.json()["state"] == "completed"
