@@ -35,6 +35,7 @@ $(SWORD2_VENV)/.installed:
 	touch $@
 
 # rsync is how Archivematica, and `depositum deposit --rsync-target`, deliver a
-# DIP folder to the deposit directory.
+# DIP folder to the deposit directory; the tests also drive curl.
 system-packages:
 	@command -v rsync >/dev/null || scripts/install-system-packages.sh rsync
+	@command -v curl >/dev/null || scripts/install-system-packages.sh curl

@@ -2,6 +2,7 @@
 depositum server (gunicorn plus a Huey consumer) in subprocesses."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +18,8 @@ METS_DIR = FIXTURES / "mets"
 
 ALICE = ("alice", "alice-password", "alice@example.org")
 BOB = ("bob", "bob-password", "bob@example.org")
+# A superuser, so allowed to deposit on behalf of others when mediation is on.
+CAROL = ("carol", "carol-password", "carol@example.org")
 
 POSTGRES_URL = os.getenv(
     "DEPOSITUM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
@@ -72,6 +75,10 @@ class LiveServer:
         self.run("migrate", "-v0")
         self.run("createuser", ALICE[0], "--password", ALICE[1], "--email", ALICE[2])
         self.run("createuser", BOB[0], "--password", BOB[1], "--email", BOB[2])
+        self.run(
+            "createuser", CAROL[0], "--password", CAROL[1], "--email", CAROL[2],
+            "--superuser",
+        )  # fmt: skip
         self.run("createtarget", "fonds", "--title", "Test fonds", "--grant", "alice")
         self.run("createtarget", "closed", "--title", "Closed fonds")
 
@@ -108,6 +115,14 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def place(self, dip):
+        """Copy a DIP folder into the deposit directory, as rsync would."""
+        dest = self.deposit_dir / dip.name
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(dip, dest)
+        return dest
 
     def status(self, location):
         response = requests.get(location, timeout=10)
@@ -165,6 +180,9 @@ def server(request, tmp_path_factory):
         {
             "DEPOSITUM_DATA_DIR": str(data_dir),
             "DEPOSITUM_LOG_LEVEL": "INFO",
+            "DEPOSITUM_SWORD_MEDIATION": "true",
+            # Small enough for a test to go over it.
+            "DEPOSITUM_MAX_UPLOAD_KB": "10240",
             "DJANGO_SETTINGS_MODULE": "depositum.settings",
         }
     )

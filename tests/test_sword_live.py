@@ -3,7 +3,6 @@
 import base64
 import hashlib
 import io
-import shutil
 import zipfile
 
 import pytest
@@ -34,13 +33,6 @@ def archivematica_headers(folder_name):
         "X-Verbose": "false",
         "Content-Location": f"file:///{folder_name}",
     }
-
-
-def rsync_into(server, dip):
-    """Place the DIP folder in the deposit directory, as Archivematica's rsync does."""
-    dest = server.deposit_dir / dip.name
-    shutil.copytree(dip, dest)
-    return dest
 
 
 def zip_dip(dip):
@@ -98,7 +90,7 @@ def test_it_rejects_wrong_password_with_401(server):
 def test_it_records_stock_archivematica_request_as_success(server, build, tmp_path):
     for round, prefix in enumerate(["/index.php/sword", "/;sword"]):
         # Each ingest removes the DIP folder, so every round brings its own copy.
-        dip = rsync_into(server, build("05", dest=tmp_path / str(round)))
+        dip = server.place(build("05", dest=tmp_path / str(round)))
 
         response = requests.post(
             f"{server.url}{prefix}/deposit/fonds",
@@ -117,7 +109,7 @@ def test_it_records_stock_archivematica_request_as_success(server, build, tmp_pa
 
 
 def test_it_answers_generic_client_with_202(server, build):
-    dip = rsync_into(server, build("10"))
+    dip = server.place(build("10"))
     headers = archivematica_headers(dip.name)
     headers["User-Agent"] = "generic-sword-client/1.0"
 
@@ -286,7 +278,7 @@ def test_it_rejects_folder_without_mets(server, tmp_path):
 
 
 def test_it_fails_deposit_whose_access_copies_are_missing(server, build):
-    dip = rsync_into(server, build("01", access_copies=False))
+    dip = server.place(build("01", access_copies=False))
 
     response = requests.post(
         f"{server.url}/sword/deposit/fonds",

@@ -58,6 +58,9 @@ class Deposit(models.Model):
     # uploaded zips (by value).
     path = models.CharField(max_length=4096)
     filename = models.CharField(max_length=1024, blank=True)
+    # The zips received, in order: [{"name", "filename", "size", "received_at"}].
+    # The files themselves are removed after the ingest; this record stays.
+    parts = models.JSONField(default=list, blank=True)
     size = models.BigIntegerField(null=True, blank=True, help_text="bytes uploaded")
     user_agent = models.CharField(max_length=1024, blank=True)
 

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from depositum.catalogue.models import Description, may_deposit
@@ -154,10 +155,11 @@ def may_mediate(user):
     )
 
 
-def mediated_owner(request, user, target, *, unknown_status):
+def mediated_owner(request, user, target):
     """Return the user named by X-On-Behalf-Of or On-Behalf-Of, or None.
 
-    `unknown_status` is 401 in SWORD 1.3 and 403 in SWORD 2.0.
+    An unknown owner is answered 403 TargetOwnerUnknown, as SWORD 2.0 has it;
+    SWORD 1.3 gave 401, but the mediator's own credentials were valid.
     """
     name = request.headers.get("X-On-Behalf-Of") or request.headers.get("On-Behalf-Of")
     if not name:
@@ -178,7 +180,7 @@ def mediated_owner(request, user, target, *, unknown_status):
     )
     if len(owners) != 1:
         raise SwordError(
-            unknown_status,
+            403,
             "TargetOwnerUnknown",
             f"On-Behalf-Of names {name!r}, which is not one active depositum user:"
             " give the owner's user name or email address",
@@ -238,7 +240,7 @@ def content_length(request):
 def receive_part(request, folder, length):
     """Store the request body as the next zip in the upload `folder`.
 
-    Return (path of the stored zip, its size, the file name the client gave).
+    Return the part's record for Deposit.parts.
     """
     md5 = request.headers.get("Content-MD5")
     expected = parse_content_md5(md5) if md5 else None
@@ -248,7 +250,12 @@ def receive_part(request, folder, length):
     number = len(list(folder.glob("*.zip"))) + 1
     path = folder / f"{number:04d}.zip"
     size = store_upload(request, length, path, expected_md5=expected)
-    return path, size, filename
+    return {
+        "name": path.name,
+        "filename": filename,
+        "size": size,
+        "received_at": timezone.now().isoformat(),
+    }
 
 
 def new_upload_folder():

@@ -1,5 +1,7 @@
 """SWORD 2.0 documents: service document, deposit receipt, statements, errors."""
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.utils import timezone
 from lxml.builder import ElementMaker
@@ -80,7 +82,7 @@ def state_description(deposit):
     """Return a sentence on the deposit's state; SWORD 2 clients need the text."""
     if deposit.state == State.COLLECTING:
         return (
-            f"Collecting: {len(deposit.upload_parts())} zips received. Complete the"
+            f"Collecting: {len(deposit.parts)} zips received. Complete the"
             " deposit with an empty POST to its Edit-IRI and In-Progress: false"
         )
     if deposit.state == State.QUEUED:
@@ -149,26 +151,31 @@ def atom_statement(deposit, urls):
             label="State",
         ),
     )
-    for part in deposit.upload_parts():
+    for part in deposit.parts:
+        part_url = f"{urls['edit-media']}/{part['name']}"
         feed.append(
             ATOM.entry(
-                ATOM.id(f"{urls['edit-media']}/{part.name}"),
-                ATOM.title(part.name),
-                ATOM.updated(timezone.now().isoformat()),
-                ATOM.content(
-                    type="application/zip", src=f"{urls['edit-media']}/{part.name}"
-                ),
+                ATOM.id(part_url),
+                ATOM.title(part["filename"] or part["name"]),
+                ATOM.updated(part["received_at"]),
+                ATOM.content(type="application/zip", src=part_url),
                 ATOM.category(
                     term=ORIGINAL_DEPOSIT,
                     scheme=f"{SWORD2_NS}",
                     label="Original Deposit",
                 ),
                 SWORD.packaging(deposit.packaging),
-                SWORD.depositedOn(deposit.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                SWORD.depositedOn(deposited_on(part)),
                 SWORD.depositedBy(deposit.depositor.get_username()),
             )
         )
     return feed
+
+
+def deposited_on(part):
+    """Return when a zip arrived, in the UTC form that SWORD clients parse."""
+    received = datetime.fromisoformat(part["received_at"]).astimezone(UTC)
+    return received.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ore_statement(deposit, urls):
@@ -176,7 +183,7 @@ def ore_statement(deposit, urls):
     about = f"{{{RDF_NS}}}about"
     resource = f"{{{RDF_NS}}}resource"
     state_uri = STATE_URI + deposit.state
-    parts = [f"{urls['edit-media']}/{part.name}" for part in deposit.upload_parts()]
+    parts = {f"{urls['edit-media']}/{part['name']}": part for part in deposit.parts}
 
     aggregation = RDF.Description(
         ORE.isDescribedBy(**{resource: urls["ore"]}),
@@ -196,13 +203,13 @@ def ore_statement(deposit, urls):
             SWORD.stateDescription(state_description(deposit)), **{about: state_uri}
         ),
     )
-    for part in parts:
+    for part_url, part in parts.items():
         document.append(
             RDF.Description(
                 SWORD.packaging(**{resource: deposit.packaging}),
-                SWORD.depositedOn(deposit.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                SWORD.depositedOn(deposited_on(part)),
                 SWORD.depositedBy(deposit.depositor.get_username()),
-                **{about: part},
+                **{about: part_url},
             )
         )
     return document

@@ -115,7 +115,7 @@ def collection(request, slug):
     require_method(request, "POST")
     target = find_target(slug, user)
     packaging = requested_packaging(request)
-    owner = mediated_owner(request, user, target, unknown_status=403)
+    owner = mediated_owner(request, user, target)
     in_progress = header_flag(request, "In-Progress")
     reject_multipart(request)
 
@@ -152,9 +152,10 @@ def collection(request, slug):
         folder.mkdir(parents=True, exist_ok=True)
         try:
             if not is_atom_entry(request):
-                _, record.size, record.filename = receive_part(
-                    request, folder, content_length(request)
-                )
+                part = receive_part(request, folder, content_length(request))
+                record.parts = [part]
+                record.size = part["size"]
+                record.filename = part["filename"]
             elif not in_progress:
                 raise SwordError(
                     400,
@@ -258,11 +259,19 @@ def edit(request, deposit_id):
 
 def add_part(request, deposit, length):
     requested_packaging(request)
-    _, size, filename = receive_part(request, deposit.upload_folder(), length)
+    part = receive_part(request, deposit.upload_folder(), length)
+    deposit.parts = deposit.parts + [part]
+    deposit.size = sum(p["size"] for p in deposit.parts)
+    deposit.filename = deposit.filename or part["filename"]
     Deposit.objects.filter(id=deposit.id).update(
-        size=(deposit.size or 0) + size, filename=deposit.filename or filename
+        parts=deposit.parts, size=deposit.size, filename=deposit.filename
     )
-    logger.info("SWORD 2 deposit %s: added %s (%s bytes)", deposit.id, filename, size)
+    logger.info(
+        "SWORD 2 deposit %s: added %s (%s bytes)",
+        deposit.id,
+        part["filename"] or part["name"],
+        part["size"],
+    )
 
 
 def complete(deposit):
@@ -344,7 +353,8 @@ def media_response(deposit, part):
 def remove_parts(deposit):
     for path in deposit.upload_parts():
         path.unlink(missing_ok=True)
-    Deposit.objects.filter(id=deposit.id).update(size=None, filename="")
+    deposit.parts = []
+    Deposit.objects.filter(id=deposit.id).update(parts=[], size=None, filename="")
 
 
 @sword_view(render_error)

@@ -95,7 +95,7 @@ def deposit(request, slug):
     require_method(request, "POST")
     target = find_target(slug, user)
     packaging = requested_packaging(request)
-    owner = mediated_owner(request, user, target, unknown_status=401)
+    owner = mediated_owner(request, user, target)
     no_op = header_flag(request, "X-No-Op")
     verbose = header_flag(request, "X-Verbose")
 
@@ -159,12 +159,15 @@ def receive_package(request, record):
 
     record.uuid, folder = new_upload_folder()
     try:
-        _, record.size, record.filename = receive_part(request, folder, length)
+        part = receive_part(request, folder, length)
     except BaseException:
         remove_upload_folder(folder)
         raise
     record.source = Source.UPLOAD
     record.path = str(folder)
+    record.parts = [part]
+    record.size = part["size"]
+    record.filename = part["filename"]
 
 
 def accepted_status(user_agent):

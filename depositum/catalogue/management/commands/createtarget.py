@@ -6,7 +6,7 @@ from depositum.catalogue.models import Description, TargetGrant, match_level
 
 
 class Command(BaseCommand):
-    help = "Create a top-level description that DIPs can be deposited into."
+    help = "Create or update a description that DIPs can be deposited into."
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
@@ -17,6 +17,11 @@ class Command(BaseCommand):
             help="level of description (default: Fonds)",
         )
         parser.add_argument(
+            "--parent",
+            metavar="SLUG",
+            help="slug of the description to create it under (default: top level)",
+        )
+        parser.add_argument(
             "--grant",
             action="append",
             default=[],
@@ -24,7 +29,7 @@ class Command(BaseCommand):
             help="user allowed to deposit into it; repeat for several users",
         )
 
-    def handle(self, slug, title, level, grant, **options):
+    def handle(self, slug, title, level, grant, parent, **options):
         if slugify(slug) != slug:
             raise CommandError(
                 f"{slug!r} is not a valid slug: use lowercase letters, digits and"
@@ -48,9 +53,19 @@ class Command(BaseCommand):
                 f"{slug!r} is a description created by an ingest: choose another slug"
             )
 
+        parent_description = None
+        if parent:
+            parent_description = Description.objects.filter(slug=parent).first()
+            if parent_description is None:
+                raise CommandError(f"No description has the slug {parent!r}")
+
         target, created = Description.objects.update_or_create(
             slug=slug,
-            defaults={"title": title, "level_of_description": known_level},
+            defaults={
+                "title": title,
+                "level_of_description": known_level,
+                "parent": parent_description,
+            },
         )
         for user in users:
             TargetGrant.objects.get_or_create(user=user, target=target)
