@@ -12,9 +12,9 @@ QUEUE_NAME = "depositum"
 def huey_from_url(url):
     """Return a Huey instance for `url`.
 
-    sqlite:///absolute/path.sqlite3 gives a SqliteHuey file that every process
-    on one machine shares; redis://host:port/db gives a RedisHuey for several
-    machines.
+    sqlite:////absolute/path.sqlite3 gives a SqliteHuey file that every process
+    on one machine shares. For several machines, redis://host:port/db gives a
+    RedisHuey, and postgresql://user@host/db a queue table in PostgreSQL.
     """
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
@@ -30,7 +30,14 @@ def huey_from_url(url):
     if scheme in ("redis", "rediss", "unix"):
         return RedisHuey(QUEUE_NAME, url=url)
 
+    if scheme in ("postgres", "postgresql"):
+        # Huey's SQL storage takes tasks with FOR UPDATE SKIP LOCKED on
+        # PostgreSQL, so any number of consumers can share one table.
+        from huey.contrib.sql_huey import SqlHuey
+
+        return SqlHuey(QUEUE_NAME, database=url)
+
     raise ImproperlyConfigured(
-        f"DEPOSITUM_QUEUE_URL={url!r} has an unknown scheme: use sqlite:///path or"
-        " redis://host:port/db"
+        f"DEPOSITUM_QUEUE_URL={url!r} has an unknown scheme: use sqlite:////path,"
+        " redis://host:port/db or postgresql://user@host/db"
     )

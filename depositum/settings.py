@@ -168,7 +168,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-# The queue engine, by URL: sqlite:///path/to/file, redis://host:port/db.
+# The queue engine, by URL: sqlite:////path/to/file, redis://host:port/db or
+# postgresql://user@host/db.
 QUEUE_URL = (
     os.getenv("DEPOSITUM_QUEUE_URL") or f"sqlite:///{DATA_DIR / 'queue.sqlite3'}"
 )
@@ -196,6 +197,16 @@ SWORD_302_USER_AGENTS = envlist("DEPOSITUM_SWORD_302_USER_AGENTS", ["Archivemati
 # Accept SWORD deposits on behalf of another user (X-On-Behalf-Of) from users
 # with the permission "Can deposit on behalf of other users".
 SWORD_MEDIATION = envbool("DEPOSITUM_SWORD_MEDIATION", False)
+# What a deposit of an AIP that is already in the catalogue does: replace its
+# descriptions (keeping their slugs), or reject it with 409 Conflict.
+REDEPOSIT = os.getenv("DEPOSITUM_REDEPOSIT", "replace")
+if REDEPOSIT not in ("replace", "reject"):
+    raise ImproperlyConfigured(
+        f"DEPOSITUM_REDEPOSIT={REDEPOSIT!r} is invalid: use replace or reject"
+    )
+# Seconds a stopping worker (SIGTERM) lets its running ingests finish before it
+# stops them and hands their deposits back to the queue.
+STOP_TIMEOUT = envint("DEPOSITUM_STOP_TIMEOUT", 60)
 # Remove the DIP from the deposit directory once it has been ingested.
 DELETE_DEPOSITED_DIPS = envbool("DEPOSITUM_DELETE_DEPOSITED_DIPS", True)
 # Publication status of new descriptions: published or draft. Anonymous visitors

@@ -3,6 +3,7 @@ from django.urls import path, re_path
 
 from depositum.catalogue import views as catalogue
 from depositum.deposits import api as deposits_api
+from depositum.deposits import health
 from depositum.deposits import views as deposits
 from depositum.sword import v2 as sword2
 from depositum.sword import views as sword
@@ -63,5 +64,7 @@ urlpatterns = [
         sword2.statement_ore,
         name="sword2-statement-ore",
     ),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]

@@ -13,7 +13,7 @@ from django.conf import settings  # noqa: E402
 from django.db import close_old_connections  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from depositum.deposits import lifecycle  # noqa: E402
+from depositum.deposits import lifecycle, signals  # noqa: E402
 from depositum.deposits.models import Deposit, State  # noqa: E402
 from depositum.deposits.planning import (  # noqa: E402
     plan_deposit,
@@ -38,20 +38,29 @@ def ingest_in_child(deposit_id, token):
     try:
         ingest(deposit, token)
     except IngestError as e:
-        lifecycle.fail(deposit_id, token, str(e), warnings=getattr(e, "warnings", None))
+        if lifecycle.fail(
+            deposit_id, token, str(e), warnings=getattr(e, "warnings", None)
+        ):
+            signals.send(signals.ingest_failed, deposit_id=deposit_id, error=str(e))
     except NotOurs:
         logger.warning("Deposit %s was taken over by another attempt", deposit_id)
     except Exception as e:
         logger.exception("Deposit %s: the ingest crashed", deposit_id)
-        lifecycle.fail(
-            deposit_id,
-            token,
+        message = (
             f"The ingest failed with an internal error ({type(e).__name__}: {e})."
-            " The worker log has the details; report it with the DIP if it recurs",
+            " The worker log has the details; report it with the DIP if it recurs"
         )
+        if lifecycle.fail(deposit_id, token, message):
+            signals.send(signals.ingest_failed, deposit_id=deposit_id, error=message)
     else:
-        logger.info(
-            "Deposit %s completed in %.1fs", deposit_id, time.monotonic() - started
+        seconds = time.monotonic() - started
+        logger.info("Deposit %s completed in %.1fs", deposit_id, seconds)
+        deposit.refresh_from_db(fields=["progress_total"])
+        signals.send(
+            signals.ingest_completed,
+            deposit_id=deposit_id,
+            seconds=seconds,
+            files=deposit.progress_total,
         )
         remove_package(deposit)
     finally:
@@ -69,6 +78,9 @@ def ingest(deposit, token):
 
     def on_progress(done, total):
         lifecycle.report_progress(deposit.id, token, done, total)
+        signals.send(
+            signals.ingest_progress, deposit_id=deposit.id, done=done, total=total
+        )
 
     writer = PlanWriter(
         plan,

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from depositum.deposits import signals
 from depositum.deposits.models import Deposit, State
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,19 @@ def fail(deposit_id, token, message, warnings=None):
     return bool(updated)
 
 
+def hand_back(deposit_id, token):
+    """Return a deposit whose ingest was stopped to the queue, uncounted."""
+    return bool(
+        owned(deposit_id, token).update(
+            state=State.QUEUED,
+            worker_token="",
+            enqueued_at=None,
+            attempts=F("attempts") - 1,
+            progress_done=0,
+        )
+    )
+
+
 def requeue_or_fail_stale(now=None):
     """Return deposits whose worker stopped sending heartbeats to the queue.
 
@@ -105,13 +119,19 @@ def requeue_or_fail_stale(now=None):
                 " for the worker's memory, or the worker host went down. See the"
                 f" worker log for deposit {deposit.id}"
             )
-            owner.update(state=State.FAILED, error=message, finished_at=now)
+            if owner.update(state=State.FAILED, error=message, finished_at=now):
+                signals.send(
+                    signals.ingest_failed, deposit_id=deposit.id, error=message
+                )
             logger.warning(
                 "Deposit %s failed after %d attempts", deposit.id, deposit.attempts
             )
             continue
 
         if owner.update(state=State.QUEUED, worker_token="", enqueued_at=None):
+            signals.send(
+                signals.deposit_retried, deposit_id=deposit.id, reason="no heartbeat"
+            )
             logger.warning(
                 "Deposit %s had no heartbeat since %s; queued again",
                 deposit.id,

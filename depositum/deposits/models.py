@@ -121,3 +121,20 @@ class Deposit(models.Model):
     @property
     def is_finished(self):
         return self.state in (State.COMPLETED, State.FAILED)
+
+
+class Worker(models.Model):
+    """A `depositum worker` process, and when it last reported itself alive."""
+
+    name = models.CharField(max_length=255, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-heartbeat_at"]
+
+    def __str__(self):
+        return self.name

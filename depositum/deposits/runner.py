@@ -8,15 +8,22 @@ memory is returned when it exits, and a crash fails one deposit, not the worker.
 import logging
 import multiprocessing
 import signal
+import threading
 
 from django.conf import settings
 
-from depositum.deposits import lifecycle
+from depositum.deposits import lifecycle, signals
 
 logger = logging.getLogger(__name__)
 
 # Imported once in the forkserver, so each child starts with Django loaded.
 PRELOAD = ["depositum.deposits.child"]
+
+# The ingests this process runs: {deposit id: (owner token, child process)}.
+running = {}
+running_lock = threading.Lock()
+# Set when the worker stops; a child that exits then was stopped, not crashed.
+stopping = threading.Event()
 
 
 def context():
@@ -25,8 +32,11 @@ def context():
     return ctx
 
 
-def run_deposit(deposit_id):
+def run_deposit(deposit_id, worker_name=""):
     """Claim the deposit, ingest it in a child process and watch the child."""
+    if stopping.is_set():
+        # The message stays unclaimed; the reconciler queues it again.
+        return
     token = lifecycle.claim(deposit_id)
     if token is None:
         return
@@ -37,12 +47,31 @@ def run_deposit(deposit_id):
         target=ingest_in_child, args=(deposit_id, token), name=f"ingest-{deposit_id}"
     )
     process.start()
+    with running_lock:
+        running[deposit_id] = (token, process)
     logger.info("Deposit %s: ingest started in process %s", deposit_id, process.pid)
+    signals.send(
+        signals.ingest_started, deposit_id=deposit_id, attempt=None, worker=worker_name
+    )
 
+    try:
+        watch(deposit_id, token, process)
+    finally:
+        with running_lock:
+            running.pop(deposit_id, None)
+
+    if process.exitcode != 0 and not stopping.is_set():
+        message = crash_message(deposit_id, process.exitcode)
+        if lifecycle.fail(deposit_id, token, message):
+            signals.send(signals.ingest_failed, deposit_id=deposit_id, error=message)
+
+
+def watch(deposit_id, token, process):
+    """Wait for the child, sending heartbeats for the deposit meanwhile."""
     while True:
         process.join(settings.HEARTBEAT_INTERVAL)
         if process.exitcode is not None:
-            break
+            return
         if not heartbeat(deposit_id, token):
             logger.warning(
                 "Deposit %s is no longer ours; stopping process %s",
@@ -50,9 +79,6 @@ def run_deposit(deposit_id):
                 process.pid,
             )
             process.terminate()
-
-    if process.exitcode != 0:
-        lifecycle.fail(deposit_id, token, crash_message(deposit_id, process.exitcode))
 
 
 def heartbeat(deposit_id, token):
@@ -63,6 +89,30 @@ def heartbeat(deposit_id, token):
         # and may time out without the deposit being lost.
         logger.warning("Deposit %s: heartbeat not written", deposit_id, exc_info=True)
         return True
+
+
+def hand_back_running(timeout=10):
+    """Stop the running ingests and return their deposits to the queue.
+
+    An ingest writes the catalogue in one transaction, so a child stopped
+    midway publishes nothing; the next attempt starts over.
+    """
+    stopping.set()
+    with running_lock:
+        ingests = list(running.items())
+
+    for deposit_id, (token, process) in ingests:
+        process.terminate()
+        process.join(timeout)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+        if lifecycle.hand_back(deposit_id, token):
+            logger.warning("Deposit %s handed back to the queue at stop", deposit_id)
+            signals.send(
+                signals.deposit_retried, deposit_id=deposit_id, reason="worker stopped"
+            )
+            lifecycle.enqueue(deposit_id)
 
 
 def crash_message(deposit_id, exitcode):

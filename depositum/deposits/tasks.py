@@ -19,15 +19,20 @@ def ingest_deposit(deposit_id):
 
 @db_periodic_task(crontab(minute="*"))
 def reconcile():
+    reconcile_once()
+
+
+def reconcile_once():
     """Requeue deposits whose worker died or whose message was lost.
 
     Safe to run on several hosts at once: every change is a conditional update,
     and a duplicate message is dropped when its deposit cannot be claimed.
+    Return the ids queued again for each reason.
     """
     stale = lifecycle.requeue_or_fail_stale()
     for deposit_id in stale:
         lifecycle.enqueue(deposit_id)
-    lifecycle.requeue_lost()
+    return stale, lifecycle.requeue_lost()
 
 
 def pending_deposit_ids():

@@ -168,6 +168,20 @@ class ArchivematicaDIPExtractor:
             "objects/, so check that the whole DIP folder was deposited."
         )
 
+    @classmethod
+    def peek_aip_uuid(cls, names):
+        """Return the AIP UUID that a METS among `names` carries, or None.
+
+        `names` are paths relative to a package: a folder listing or the entries
+        of a zip. The METS counts at the top or one folder down, as in locate().
+        """
+        for name in sorted(names):
+            parts = name.replace("\\", "/").strip("/").split("/")
+            match = METS_NAME.match(parts[-1])
+            if match and len(parts) <= 2:
+                return match[1].lower()
+        return None
+
     def __init__(self, dip_dir: Path):
         self.dip = DIPFolder(Path(dip_dir))
         self.aip_uuid = ""

@@ -31,6 +31,7 @@ from depositum.catalogue.models import (
     DigitalObject,
     PREMISEvent,
 )
+from depositum.ingest.plan import IngestError
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,13 @@ class PlanWriter:
         earlier = AIP.objects.filter(uuid=self.plan.aip_uuid).first()
         if earlier is None:
             return {}, ""
+        if settings.REDEPOSIT == "reject":
+            raise IngestError(
+                f"AIP {earlier.uuid} is already in the catalogue, ingested"
+                f" {earlier.ingested_at:%Y-%m-%d %H:%M} UTC, and re-deposits are"
+                " rejected (DEPOSITUM_REDEPOSIT=reject): delete the earlier"
+                " descriptions first, or ask the administrator to allow replacement"
+            )
 
         old_slugs = dict(
             Description.objects.filter(aip=earlier)

@@ -4,6 +4,7 @@ mediation and the package itself."""
 import logging
 import shutil
 import uuid
+import zipfile
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -13,7 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from depositum.catalogue.models import Description, may_deposit
+from depositum.catalogue.models import AIP, Description, may_deposit
+from depositum.deposits.models import Source
 from depositum.deposits.packages import (
     PackageError,
     parse_content_md5,
@@ -266,6 +268,47 @@ def new_upload_folder():
 
 def remove_upload_folder(folder):
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def package_names(record):
+    """Return the relative file names near the top of a deposit's package."""
+    if record.source == Source.UPLOAD:
+        names = []
+        for part in record.upload_parts():
+            with zipfile.ZipFile(part) as archive:
+                names.extend(archive.namelist())
+        return names
+
+    folder = Path(record.path)
+    names = [path.name for path in folder.iterdir()]
+    for sub in folder.iterdir():
+        if sub.is_dir():
+            names.extend(f"{sub.name}/{path.name}" for path in sub.iterdir())
+    return names
+
+
+def reject_known_aip(record):
+    """Raise 409 if the package's AIP is in the catalogue and re-deposits are
+    rejected (DEPOSITUM_REDEPOSIT=reject)."""
+    if settings.REDEPOSIT != "reject":
+        return
+
+    extractor = get_extractor(record.packaging)
+    aip_uuid = extractor.peek_aip_uuid(package_names(record))
+    aip = AIP.objects.filter(uuid=aip_uuid).first() if aip_uuid else None
+    if aip is None:
+        return
+
+    top = aip.descriptions.filter(parent=aip.target).first()
+    where = f" as {top.slug!r}" if top else ""
+    raise SwordError(
+        409,
+        DEPOSITUM_ERROR + "AIPExists",
+        f"AIP {aip_uuid} is already in the catalogue{where}, ingested"
+        f" {aip.ingested_at:%Y-%m-%d %H:%M} UTC, and this service rejects"
+        " re-deposits (DEPOSITUM_REDEPOSIT=reject): delete the earlier"
+        " descriptions first, or ask the administrator to allow replacement",
+    )
 
 
 def upload_filename(request):

@@ -16,7 +16,7 @@ from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 
 from depositum.catalogue.models import Description
-from depositum.deposits import lifecycle
+from depositum.deposits import lifecycle, signals
 from depositum.deposits.models import Deposit, Source, State
 from depositum.ingest.registry import accepted_packagings
 from depositum.sword import documents, documents2
@@ -31,6 +31,7 @@ from depositum.sword.common import (
     mediated_owner,
     new_upload_folder,
     receive_part,
+    reject_known_aip,
     remove_upload_folder,
     requested_packaging,
     require_method,
@@ -144,6 +145,7 @@ def collection(request, slug):
             str(folder),
             folder.name,
         )
+        reject_known_aip(record)
         record.save()
     else:
         record.source = Source.UPLOAD
@@ -156,6 +158,7 @@ def collection(request, slug):
                 record.parts = [part]
                 record.size = part["size"]
                 record.filename = part["filename"]
+                reject_known_aip(record)
             elif not in_progress:
                 raise SwordError(
                     400,
@@ -175,6 +178,7 @@ def collection(request, slug):
         target.slug,
         record.state,
     )
+    signals.send(signals.deposit_received, deposit=record)
     if record.state == State.QUEUED:
         transaction.on_commit(lambda: lifecycle.enqueue(record.id))
     return receipt_response(

@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.urls import reverse
 
 from depositum.catalogue.models import Description, TargetGrant
-from depositum.deposits import lifecycle
+from depositum.deposits import lifecycle, signals
 from depositum.deposits.models import Deposit, Source
 from depositum.ingest.registry import accepted_packagings
 from depositum.sword import documents
@@ -27,6 +27,7 @@ from depositum.sword.common import (
     mediated_owner,
     new_upload_folder,
     receive_part,
+    reject_known_aip,
     remove_upload_folder,
     requested_packaging,
     require_method,
@@ -108,6 +109,12 @@ def deposit(request, slug):
         user_agent=request.headers.get("User-Agent", "")[:1024],
     )
     receive_package(request, record)
+    try:
+        reject_known_aip(record)
+    except SwordError:
+        if record.source == Source.UPLOAD:
+            remove_upload_folder(record.path)
+        raise
 
     if no_op:
         try:
@@ -132,6 +139,7 @@ def deposit(request, slug):
         record.source,
         record.filename,
     )
+    signals.send(signals.deposit_received, deposit=record)
     transaction.on_commit(lambda: lifecycle.enqueue(record.id))
     status = accepted_status(record.user_agent)
     return deposit_response(request, record, status, verbose=verbose)

@@ -1,10 +1,16 @@
 import logging
+import os
+import socket
+import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 
-from depositum.deposits import runner
+from depositum.deposits import runner, signals
+from depositum.deposits.models import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -12,7 +18,9 @@ logger = logging.getLogger(__name__)
 class Command(BaseCommand):
     help = (
         "Run a worker: a Huey consumer that ingests queued deposits, each in a"
-        " child process, and runs the reconciler every minute."
+        " child process, and runs the reconciler every minute. SIGTERM lets the"
+        " running ingests finish for up to DEPOSITUM_STOP_TIMEOUT seconds, then"
+        " hands them back to the queue."
     )
 
     def add_arguments(self, parser):
@@ -36,11 +44,53 @@ class Command(BaseCommand):
             # Poll an idle queue at least every second, so a deposit waits at
             # most that long for a free worker.
             max_delay=1.0,
+            graceful_signal="TERM",
+            shutdown_timeout=settings.STOP_TIMEOUT,
         )
+        worker = register_worker()
+        beating = threading.Event()
+        threading.Thread(
+            target=beat, args=(worker, beating), name="worker-heartbeat", daemon=True
+        ).start()
         logger.info(
-            "Worker started: %d ingest threads, queue %s", threads, settings.QUEUE_URL
+            "Worker %s started: %d ingest threads, queue %s",
+            worker.name,
+            threads,
+            settings.QUEUE_URL,
         )
+        signals.send(signals.worker_started, worker=worker)
         try:
             consumer.run()
         finally:
-            logger.info("Worker stopped")
+            runner.hand_back_running()
+            beating.set()
+            Worker.objects.filter(id=worker.id).update(stopped_at=timezone.now())
+            logger.info("Worker %s stopped", worker.name)
+            signals.send(signals.worker_stopped, worker=worker)
+
+
+def register_worker():
+    hostname = socket.gethostname()
+    now = timezone.now()
+    worker, _ = Worker.objects.update_or_create(
+        name=f"{hostname}:{os.getpid()}",
+        defaults={
+            "hostname": hostname,
+            "pid": os.getpid(),
+            "started_at": now,
+            "heartbeat_at": now,
+            "stopped_at": None,
+        },
+    )
+    return worker
+
+
+def beat(worker, stop):
+    while not stop.wait(settings.HEARTBEAT_INTERVAL):
+        try:
+            close_old_connections()
+            Worker.objects.filter(id=worker.id).update(heartbeat_at=timezone.now())
+        except Exception:
+            logger.warning(
+                "Worker %s: heartbeat not written", worker.name, exc_info=True
+            )
