@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 from lxml import etree
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 DIP_PACKAGING = "http://purl.org/net/sword-types/METSArchivematicaDIP"
 SWORD_NS = "http://purl.org/net/sword/"
@@ -37,7 +39,12 @@ def build_parser():
     deposit = commands.add_parser(
         "deposit", help="send a DIP folder to a depositum server over SWORD"
     )
-    deposit.add_argument("dip_dir", metavar="DIP_DIR", type=Path)
+    deposit.add_argument(
+        "dip_dir",
+        metavar="DIP_DIR",
+        type=Path,
+        help="the DIP folder: <name>-<AIP UUID> with METS.<AIP UUID>.xml and objects/",
+    )
     deposit.add_argument(
         "--url", required=True, help="base URL of the server, e.g. http://host:8000"
     )
@@ -78,14 +85,27 @@ def build_parser():
 
 
 def add_credentials(parser):
-    parser.add_argument("--user", default=os.getenv("DEPOSITUM_USER", ""))
-    parser.add_argument("--password", default=os.getenv("DEPOSITUM_PASSWORD", ""))
+    parser.add_argument(
+        "--user",
+        default=os.getenv("DEPOSITUM_USER", ""),
+        help="user name or email address on the server (DEPOSITUM_USER)",
+    )
+    parser.add_argument(
+        "--password",
+        default=os.getenv("DEPOSITUM_PASSWORD", ""),
+        help="the user's password (DEPOSITUM_PASSWORD)",
+    )
 
 
 def main(argv):
     args = build_parser().parse_args(argv)
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
+    # A status poll may reuse a connection the server has just closed; GETs
+    # are safe to send again.
+    retries = Retry(total=5, backoff_factor=0.5, allowed_methods={"GET"})
+    session.mount("http://", HTTPAdapter(max_retries=retries))
+    session.mount("https://", HTTPAdapter(max_retries=retries))
     if args.user:
         session.auth = (args.user, args.password)
 

@@ -10,13 +10,25 @@ from depositum.sword import views as sword
 
 # Stock Archivematica builds SWORD URLs from a base that often ends in /index.php,
 # and AtoM 1.x spelled the module ";sword", so all four forms reach one view.
-SWORD_PREFIX = r"^(?:index\.php/)?;?sword/"
+# A base URL that ends in a slash gives a double slash, which is accepted too.
+SWORD_PREFIX = r"^/*(?:index\.php/+)?;?sword/"
 
 urlpatterns = [
     path("", catalogue.home, name="home"),
     path("descriptions/<slug:slug>", catalogue.description, name="description"),
-    path("deposits/<int:deposit_id>", deposits.deposit_page, name="deposit"),
-    path("api/deposits/<int:deposit_id>", deposits_api.api_deposit, name="api-deposit"),
+    # A deposit's UUID is its public name; its number needs the depositor's login.
+    path("deposits/<uuid:deposit_uuid>", deposits.deposit_page, name="deposit"),
+    path("deposits/<int:deposit_id>", deposits.deposit_page, name="deposit-by-id"),
+    path(
+        "api/deposits/<uuid:deposit_uuid>",
+        deposits_api.api_deposit,
+        name="api-deposit",
+    ),
+    path(
+        "api/deposits/<int:deposit_id>",
+        deposits_api.api_deposit,
+        name="api-deposit-by-id",
+    ),
     path(
         "api/descriptions/<slug:slug>",
         catalogue.api_description,

@@ -21,7 +21,13 @@ fi
 
 "$BIN/depositum" serve --bind "127.0.0.1:$PORT" &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' INT TERM EXIT
+stop() {
+    kill $SERVER 2>/dev/null
+    wait $SERVER 2>/dev/null
+}
+# Ctrl-C is how the demo ends, so it exits 0.
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 until "$BIN/python" -c "import urllib.request; urllib.request.urlopen('$URL/')" 2>/dev/null; do
     if ! kill -0 $SERVER 2>/dev/null; then
@@ -41,6 +47,6 @@ mkdir -p "$DEPOSIT_DIR"
     --user demo --password demo --rsync-target "$DEPOSIT_DIR/" --wait
 
 echo
-echo "Catalogue: $URL/   Admin: $URL/admin/ (user demo, password demo)"
+echo "Home page: $URL/   Admin: $URL/admin/ (user demo, password demo)"
 echo "depositum is serving on $URL; press Ctrl-C to stop."
 wait $SERVER

@@ -183,13 +183,13 @@ def test_it_shows_recent_deposits_to_staff(client, alice, deposit):
 
     response = client.get("/")
 
-    assert f'href="/deposits/{deposit.id}"' in response.content.decode()
+    assert f'href="/deposits/{deposit.uuid}"' in response.content.decode()
 
 
 def test_it_hides_recent_deposits_from_anonymous_users(client, deposit):
     response = client.get("/")
 
-    assert f'href="/deposits/{deposit.id}"' not in response.content.decode()
+    assert f'href="/deposits/{deposit.uuid}"' not in response.content.decode()
 
 
 # Description page
@@ -563,7 +563,7 @@ def test_it_sends_html_media_as_sandboxed_download(client, media_root, item):
 def test_it_shows_deposit_state_and_progress(client, alice, deposit):
     client.force_login(alice)
 
-    response = client.get(f"/deposits/{deposit.id}")
+    response = client.get(f"/deposits/{deposit.uuid}")
     html = response.content.decode()
 
     assert '<p class="state state-processing">Processing</p>' in html
@@ -574,7 +574,7 @@ def test_it_shows_deposit_state_and_progress(client, alice, deposit):
 def test_it_refreshes_unfinished_deposit_page(client, alice, deposit):
     client.force_login(alice)
 
-    response = client.get(f"/deposits/{deposit.id}")
+    response = client.get(f"/deposits/{deposit.uuid}")
 
     assert '<meta http-equiv="refresh" content="3">' in response.content.decode()
 
@@ -586,7 +586,7 @@ def test_it_links_completed_deposit_to_top_description(client, alice, deposit, i
     deposit.save()
     client.force_login(alice)
 
-    response = client.get(f"/deposits/{deposit.id}")
+    response = client.get(f"/deposits/{deposit.uuid}")
     html = response.content.decode()
 
     assert '<a href="/descriptions/register-1851">Register 1851</a>' in html
@@ -600,7 +600,7 @@ def test_it_shows_deposit_error_and_warnings(client, alice, deposit):
     deposit.save()
     client.force_login(alice)
 
-    response = client.get(f"/deposits/{deposit.id}")
+    response = client.get(f"/deposits/{deposit.uuid}")
     html = response.content.decode()
 
     assert "<pre>METS file missing in /srv/deposits/harbour-registers</pre>" in html
@@ -608,13 +608,13 @@ def test_it_shows_deposit_error_and_warnings(client, alice, deposit):
 
 
 def test_it_shows_deposit_page_to_anonymous_user(client, deposit):
-    response = client.get(f"/deposits/{deposit.id}")
+    response = client.get(f"/deposits/{deposit.uuid}")
 
     assert response.status_code == 200
 
 
 def test_it_shows_depositor_name_but_not_email(client, deposit):
-    response = client.get(f"/deposits/{deposit.id}")
+    response = client.get(f"/deposits/{deposit.uuid}")
     html = response.content.decode()
 
     assert f"<dd>{deposit.depositor.username}</dd>" in html

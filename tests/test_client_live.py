@@ -1,8 +1,9 @@
 """The depositum deposit and status commands against a live server."""
 
 import pytest
+import requests
 
-from tests.conftest import ALICE
+from tests.conftest import ALICE, BOB
 
 pytestmark = pytest.mark.live
 
@@ -59,9 +60,30 @@ def test_it_prints_the_server_error_summary(server, build):
 def test_it_prints_status_by_id(server, build):
     accepted = deposit(server, str(build("10")), "--wait")
     location = accepted.stdout.split("Deposit accepted: ")[1].split()[0]
-    deposit_id = location.rstrip("/").rsplit("/", 1)[1]
+    deposit_id = str(requests.get(location, timeout=10).json()["id"])
 
-    result = server.run("status", deposit_id, "--url", server.url, check=False)
+    result = server.run(
+        "status", deposit_id, "--url", server.url,
+        "--user", ALICE[0], "--password", ALICE[1], check=False,
+    )  # fmt: skip
 
     assert result.returncode == 0
     assert result.stdout.startswith(f"Deposit {deposit_id}: completed")
+
+
+def test_it_hides_status_by_id_from_other_users(server, build):
+    accepted = deposit(server, str(build("10")))
+    location = accepted.stdout.split("Deposit accepted: ")[1].split()[0]
+    deposit_id = requests.get(location, timeout=10).json()["id"]
+
+    anonymous = requests.get(f"{server.url}/api/deposits/{deposit_id}", timeout=10)
+    bob = requests.get(
+        f"{server.url}/api/deposits/{deposit_id}", auth=BOB[:2], timeout=10
+    )
+    alice = requests.get(
+        f"{server.url}/api/deposits/{deposit_id}", auth=ALICE[:2], timeout=10
+    )
+
+    assert anonymous.status_code == 404
+    assert bob.status_code == 404
+    assert alice.status_code == 200

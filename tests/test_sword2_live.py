@@ -101,6 +101,15 @@ def post(server, path, body=b"", **headers):
     )
 
 
+def status_link(response):
+    """Return the JSON status link of a deposit receipt."""
+    receipt = etree.fromstring(response.content)
+    link = receipt.find(
+        f"{{{ATOM_NS}}}link[@rel='alternate'][@type='application/json']"
+    )
+    return link.get("href")
+
+
 def state_of(response):
     feed = etree.fromstring(response.content)
     category = feed.find(f"{{{ATOM_NS}}}category[@scheme='{STATE_SCHEME}']")
@@ -143,7 +152,7 @@ def test_it_collects_zips_until_the_deposit_is_completed(server, build):
     )
     assert completed.status_code == 200
 
-    status = server.wait(edit.replace("/sword2/edit/", "/api/deposits/"))
+    status = server.wait(status_link(created))
     assert status["state"] == "completed", status
     assert status["progress"] == {"done": 10, "total": 10}
 
@@ -167,7 +176,7 @@ def test_it_deletes_a_container_not_yet_ingested(server, build):
 def test_it_refuses_to_delete_an_ingested_container(server, build):
     created = post(server, "/sword2/collection/fonds", zip_files(build("10")))
     edit = created.headers["Location"]
-    server.wait(edit.replace("/sword2/edit/", "/api/deposits/"))
+    server.wait(status_link(created))
 
     deleted = requests.delete(edit, auth=ALICE[:2], timeout=10)
 

@@ -506,7 +506,8 @@ def container(server, tmp_path_factory):
     dip = build_dip(mets_path("10"), tmp_path_factory.mktemp("container"))
     response = deposit2(server, zipped(dip))
     assert response.status_code == 201, response.text
-    server.wait(response.headers["Location"].replace("/sword2/edit/", "/api/deposits/"))
+    status = xml(response).find(f"{{{ATOM}}}link[@type='application/json']")
+    server.wait(status.get("href"))
     return response
 
 

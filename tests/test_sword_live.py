@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import io
+import shutil
 import zipfile
 
 import pytest
@@ -45,11 +46,12 @@ def zip_dip(dip):
 
 
 def assert_sword_error(response, status, name):
-    assert response.status_code == status
+    assert response.status_code == status, response.text
     document = parse(response)
     assert document.tag == f"{{{SWORD_NS}}}error"
     assert document.get("href").endswith(name)
     assert document.findtext(f"{{{ATOM_NS}}}summary")
+    return document
 
 
 @pytest.mark.parametrize(
@@ -299,3 +301,106 @@ def test_it_returns_json_404_for_unknown_deposit(server):
 
     assert response.status_code == 404
     assert response.json() == {"error": "deposit 999999 not found"}
+
+
+def test_it_fails_dip_that_contains_symlinks(server, build, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the catalogue")
+    dip = server.place(build("10", dest=tmp_path / "dips"))
+    (dip / "OCRfiles").mkdir(exist_ok=True)
+    (dip / "OCRfiles" / "hello-c0ae91a4-00b6-4605-927e-41f900efe10a.txt").symlink_to(
+        secret
+    )
+
+    response = requests.post(
+        f"{server.url}/sword/deposit/fonds",
+        headers=archivematica_headers(dip.name),
+        auth=ALICE[:2],
+        timeout=60,
+        allow_redirects=False,
+    )
+
+    status = server.wait(response.headers["Location"])
+    assert status["state"] == "failed"
+    assert "symbolic links" in status["error"]
+    assert "hello-c0ae91a4" in status["error"]
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "loop-a"])
+def test_it_rejects_unresolvable_content_location_with_400(server, name):
+    loop_a, loop_b = server.deposit_dir / "loop-a", server.deposit_dir / "loop-b"
+    if not loop_a.is_symlink():
+        loop_a.symlink_to(loop_b)
+        loop_b.symlink_to(loop_a)
+
+    response = requests.post(
+        f"{server.url}/sword/deposit/fonds",
+        headers=archivematica_headers(name),
+        auth=ALICE[:2],
+        timeout=10,
+    )
+
+    assert_sword_error(response, 400, "ErrorBadRequest")
+
+
+def test_it_rejects_folder_that_only_contains_the_dip(server, build, tmp_path):
+    shared = server.deposit_dir / "shared"
+    shared.mkdir(exist_ok=True)
+    (shared / "keep.txt").write_text("unrelated")
+    dip = build("10", dest=tmp_path)
+    shutil.copytree(dip, shared / dip.name, dirs_exist_ok=True)
+
+    response = requests.post(
+        f"{server.url}/sword/deposit/fonds",
+        headers=archivematica_headers("shared"),
+        auth=ALICE[:2],
+        timeout=10,
+    )
+
+    document = assert_sword_error(response, 400, "ErrorBadRequest")
+    assert f"file:///shared/{dip.name}" in document.findtext(f"{{{ATOM_NS}}}summary")
+    assert (shared / "keep.txt").exists()
+
+
+def test_it_accepts_base_url_with_trailing_slash(server, build, tmp_path):
+    dip = server.place(build("10", dest=tmp_path))
+
+    response = requests.post(
+        f"{server.url}/index.php//sword/deposit/fonds",
+        headers=archivematica_headers(dip.name),
+        auth=ALICE[:2],
+        timeout=60,
+        allow_redirects=False,
+    )
+
+    assert response.status_code == 302
+    assert server.wait(response.headers["Location"])["state"] == "completed"
+
+
+def zip_with(entries):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "entry", ["../evil.txt", "/etc/evil.txt", "dip/../../evil.txt"]
+)
+def test_it_rejects_zip_slip_before_queueing(server, entry):
+    body = zip_with([("dip/METS.x.xml", "<mets/>"), (entry, "x")])
+
+    response = requests.post(
+        f"{server.url}/sword/deposit/fonds",
+        headers={
+            "X-Packaging": DIP_PACKAGING,
+            "Content-Disposition": "attachment; filename=evil.zip",
+        },
+        data=body,
+        auth=ALICE[:2],
+        timeout=10,
+    )
+
+    document = assert_sword_error(response, 400, "ErrorBadRequest")
+    assert "evil.zip" in document.findtext(f"{{{ATOM_NS}}}summary")

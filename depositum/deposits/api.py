@@ -4,11 +4,12 @@ It answers JSON by default, an Atom entry to SWORD clients that ask for
 application/atom+xml, and the deposit's page to browsers.
 """
 
-from django.http import HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from depositum.deposits.access import description_visible, find_deposit
 from depositum.deposits.models import Deposit
+from depositum.deposits.views import render_deposit_page
 
 
 def isoformat(value):
@@ -16,8 +17,11 @@ def isoformat(value):
 
 
 def deposit_status(deposit, request):
-    """Return the JSON-ready status of `deposit`."""
-    top = deposit.top_description
+    """Return the JSON-ready status of `deposit`.
+
+    The description it created is named only if the user may see it.
+    """
+    top = deposit.top_description if description_visible(request, deposit) else None
     return {
         "id": deposit.id,
         "uuid": str(deposit.uuid),
@@ -46,17 +50,20 @@ def deposit_status(deposit, request):
 MEDIA_TYPES = ["application/json", "application/atom+xml", "text/html"]
 
 
-def api_deposit(request, deposit_id):
+def api_deposit(request, deposit_id=None, deposit_uuid=None):
     deposits = Deposit.objects.select_related(
         "depositor", "target", "aip", "top_description"
     )
-    deposit = deposits.filter(id=deposit_id).first()
-    if deposit is None:
-        return JsonResponse({"error": f"deposit {deposit_id} not found"}, status=404)
+    try:
+        deposit = find_deposit(
+            request, deposits, deposit_id=deposit_id, deposit_uuid=deposit_uuid
+        )
+    except Http404 as e:
+        return JsonResponse({"error": str(e)}, status=404)
 
     media_type = request.get_preferred_type(MEDIA_TYPES) or "application/json"
     if media_type == "text/html":
-        response = render(request, "deposit.html", {"deposit": deposit})
+        response = render_deposit_page(request, deposit)
     elif media_type == "application/atom+xml":
         response = atom_status(request, deposit)
     else:
@@ -68,7 +75,7 @@ def api_deposit(request, deposit_id):
 def atom_status(request, deposit):
     from depositum.sword import documents
 
-    top = deposit.top_description
+    top = deposit.top_description if description_visible(request, deposit) else None
     entry = documents.status_entry(
         deposit,
         status_url=request.build_absolute_uri(deposit.get_api_url()),

@@ -100,10 +100,10 @@ class Deposit(models.Model):
         return f"Deposit {self.id} into {self.target_slug} ({self.state})"
 
     def get_absolute_url(self):
-        return reverse("deposit", args=[self.id])
+        return reverse("deposit", args=[self.uuid])
 
     def get_api_url(self):
-        return reverse("api-deposit", args=[self.id])
+        return reverse("api-deposit", args=[self.uuid])
 
     def upload_folder(self):
         return Path(self.path)

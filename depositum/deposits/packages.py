@@ -64,11 +64,20 @@ def resolve_reference(content_location):
     candidates = [name]
     if unquote(name) != name:
         candidates.append(unquote(name))
+    try:
+        # HTTP header values arrive decoded as Latin-1; a client that sent
+        # the name as raw UTF-8 bytes meant this.
+        candidates.append(name.encode("latin-1").decode("utf-8"))
+    except UnicodeError:
+        pass
 
     for candidate in candidates:
         folder = folder_in(deposit_dir, candidate)
-        if folder is not None and folder.is_dir():
-            return folder
+        try:
+            if folder is not None and folder.is_dir():
+                return folder
+        except OSError:
+            continue
 
     raise PackageError(
         f"Content-Location {content_location.strip()!r}: no DIP folder named"
@@ -96,8 +105,15 @@ def folder_in(deposit_dir, name):
     if ".." in path.parts or not path.parts:
         return None
 
-    resolved = (deposit_dir / path).resolve()
-    if resolved == deposit_dir or not resolved.is_relative_to(deposit_dir):
+    try:
+        resolved = (deposit_dir / path).resolve()
+        # The DIP folder is removed after its ingest; a link would leave its
+        # target in place and could point anywhere in the deposit directory.
+        is_link = (deposit_dir / path).is_symlink()
+    except (OSError, RuntimeError):
+        # A name too long for the file system, or a symlink loop.
+        return None
+    if is_link or resolved == deposit_dir or not resolved.is_relative_to(deposit_dir):
         return None
     return resolved
 
@@ -119,7 +135,9 @@ def parse_content_md5(value):
     return digest
 
 
-def store_upload(stream, content_length, dest, *, expected_md5=None):
+def store_upload(
+    stream, content_length, dest, *, expected_md5=None, display_name="the zip"
+):
     """Stream `content_length` bytes from `stream` into the file `dest`.
 
     The body is read in chunks and never held in memory. The file is checked
@@ -154,7 +172,7 @@ def store_upload(stream, content_length, dest, *, expected_md5=None):
                 error="ErrorChecksumMismatch",
             )
 
-        check_zip(dest)
+        check_zip(dest, display_name)
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
@@ -162,11 +180,19 @@ def store_upload(stream, content_length, dest, *, expected_md5=None):
     return received
 
 
-def check_zip(path):
+def check_zip(path, display_name):
+    """Open the zip and check its entries as the unpacking will, before queueing."""
+    from depositum.deposits.unpack import check_entries
+    from depositum.ingest.plan import IngestError
+
     try:
         with zipfile.ZipFile(path) as archive:
-            if not archive.infolist():
-                raise PackageError("The zip in the request body is empty")
+            entries = archive.infolist()
+            if not entries:
+                raise PackageError(f"The zip {display_name} is empty")
+            check_entries(display_name, entries)
+    except IngestError as e:
+        raise PackageError(str(e)) from None
     except zipfile.BadZipFile as e:
         raise PackageError(
             f"The request body is not a readable zip ({e}): send the DIP folder"

@@ -4,6 +4,7 @@ The worker's child process uses this before writing, and a SWORD X-No-Op
 request uses it to report what an ingest would do.
 """
 
+import os
 import shutil
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def package_folder(deposit, unpack_to):
                 " directory: it was moved or removed after the deposit was"
                 " accepted. Copy it there again and deposit it again"
             )
+        reject_symlinks(folder)
         return folder
 
     parts = deposit.upload_parts()
@@ -49,6 +51,27 @@ def package_folder(deposit, unpack_to):
     for part in parts:
         unpack_zip(part, unpack_to)
     return unpack_to
+
+
+def reject_symlinks(folder):
+    """Raise IngestError if anything in `folder` is a symbolic link.
+
+    rsync -l, which Archivematica uses, copies links as links; followed, one
+    could publish any file the worker can read.
+    """
+    links = []
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            if os.path.islink(os.path.join(root, name)):
+                links.append(os.path.relpath(os.path.join(root, name), folder))
+    if links:
+        shown = ", ".join(sorted(links)[:5])
+        more = f" and {len(links) - 5} more" if len(links) > 5 else ""
+        raise IngestError(
+            f"The DIP folder {folder.name} contains symbolic links ({shown}{more}):"
+            " a DIP must contain regular files only. Copy it without links"
+            " (rsync -rtz --copy-links) and deposit it again"
+        )
 
 
 def unpacked_dir(deposit):

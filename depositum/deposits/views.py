@@ -1,17 +1,28 @@
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from depositum.deposits.access import description_visible, find_deposit
 from depositum.deposits.models import Deposit
 
 
 @require_safe
-def deposit_page(request, deposit_id):
+def deposit_page(request, deposit_id=None, deposit_uuid=None):
     """Render the state, progress, warnings and error of a deposit.
 
-    The page is public like the JSON status, so that whoever holds the link a
-    deposit response returned can follow it; it shows the depositor's user name
-    and never an email address.
+    By UUID the page is public like the JSON status, so whoever holds the link
+    a deposit response returned can follow it; it shows the depositor's user
+    name and never an email address.
     """
     deposits = Deposit.objects.select_related("depositor", "target", "top_description")
-    deposit = get_object_or_404(deposits, id=deposit_id)
-    return render(request, "deposit.html", {"deposit": deposit})
+    deposit = find_deposit(
+        request, deposits, deposit_id=deposit_id, deposit_uuid=deposit_uuid
+    )
+    return render_deposit_page(request, deposit)
+
+
+def render_deposit_page(request, deposit):
+    context = {
+        "deposit": deposit,
+        "show_description": description_visible(request, deposit),
+    }
+    return render(request, "deposit.html", context)

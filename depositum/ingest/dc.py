@@ -98,8 +98,9 @@ def parse_date_range(text):
 
     "1990 - 1995", "1990/1995", "1990–1995" and "1990-1995" are ranges. A partial
     date at the start of a range means its first day ("1990" is 1990-01-01), and at
-    the end its last day ("1995-02" is 1995-02-28). A single date sets only the
-    start. Parts that do not parse (free text such as "July 27, 2009") give None.
+    the end its last day ("1995-02" is 1995-02-28). A single date covers its whole
+    period: "2014" starts 2014-01-01 and ends 2014-12-31. Parts that do not parse
+    (free text such as "July 27, 2009") give None.
     """
     text = text.strip()
     years = YEAR_RANGE.match(text)
@@ -109,7 +110,7 @@ def parse_date_range(text):
     parts = DATE_RANGE_SEPARATOR.split(text, maxsplit=1)
     if len(parts) == 2:
         return parse_date(parts[0]), parse_date(parts[1], last_day=True)
-    return parse_date(text), None
+    return parse_date(text), parse_date(text, last_day=True)
 
 
 def parse_date(text, last_day=False):

@@ -199,13 +199,25 @@ def mediated_owner(request, user, target):
 
 
 def check_reference(content_location):
-    """Resolve Content-Location and check that the folder contains a DIP."""
+    """Resolve Content-Location and check that the folder is a DIP folder.
+
+    The folder must hold the METS itself, not in a subfolder, because it is
+    removed whole once the DIP is ingested.
+    """
     folder = resolve_reference(content_location)
     extractor = get_extractor(accepted_packagings()[0])
     try:
-        extractor.locate(folder)
+        dip = extractor.locate(folder)
     except IngestError as e:
         raise SwordError(400, "ErrorBadRequest", str(e)) from None
+    if dip != folder:
+        raise SwordError(
+            400,
+            "ErrorBadRequest",
+            f"Content-Location names {folder.name!r}, which contains the DIP"
+            f" folder {dip.name!r}: name the DIP folder itself,"
+            f" file:///{folder.name}/{dip.name}",
+        )
     return folder
 
 
@@ -251,7 +263,13 @@ def receive_part(request, folder, length):
     folder.mkdir(parents=True, exist_ok=True)
     number = len(list(folder.glob("*.zip"))) + 1
     path = folder / f"{number:04d}.zip"
-    size = store_upload(request, length, path, expected_md5=expected)
+    size = store_upload(
+        request,
+        length,
+        path,
+        expected_md5=expected,
+        display_name=filename or "in the request body",
+    )
     return {
         "name": path.name,
         "filename": filename,

@@ -126,6 +126,7 @@ def deposit_receipt(deposit, urls, *, verbose_description=None):
             type="application/rdf+xml",
         ),
         ATOM.link(rel="alternate", href=urls["page"], type="text/html"),
+        ATOM.link(rel="alternate", href=urls["status"], type="application/json"),
         SWORD.packaging(deposit.packaging),
         SWORD.treatment(treatment_text(deposit.target)),
     )

@@ -66,7 +66,8 @@ def container_urls(request, deposit):
         "edit-media": url("sword2-edit-media"),
         "statement": url("sword2-statement"),
         "ore": url("sword2-statement-ore"),
-        "page": url("deposit"),
+        "page": request.build_absolute_uri(deposit.get_absolute_url()),
+        "status": request.build_absolute_uri(deposit.get_api_url()),
     }
 
 

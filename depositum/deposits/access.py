@@ -1,0 +1,41 @@
+"""Who may see a deposit.
+
+Anyone who holds a deposit's UUID, which its deposit response returned, may
+read its status. Looking a deposit up by its sequential number needs the
+depositor's, the owner's or a staff user's login, by session or HTTP Basic.
+"""
+
+from django.http import Http404
+
+from depositum.sword.auth import authenticate_basic
+
+
+def find_deposit(request, deposits, *, deposit_id=None, deposit_uuid=None):
+    """Return the deposit the URL names, or raise Http404."""
+    if deposit_uuid is not None:
+        deposit = deposits.filter(uuid=deposit_uuid).first()
+    else:
+        deposit = deposits.filter(id=deposit_id).first()
+        if deposit is not None and not may_look_up(request, deposit):
+            deposit = None
+    if deposit is None:
+        raise Http404(f"deposit {deposit_uuid or deposit_id} not found")
+    return deposit
+
+
+def description_visible(request, deposit):
+    """Return True if the deposit's top description may be shown to the user."""
+    from depositum.catalogue.models import Description
+
+    top = deposit.top_description
+    if top is None:
+        return False
+    return Description.objects.visible_to(request.user).filter(id=top.id).exists()
+
+
+def may_look_up(request, deposit):
+    user = request.user if request.user.is_authenticated else None
+    user = user or authenticate_basic(request)
+    if user is None:
+        return False
+    return user.is_staff or deposit.may_be_changed_by(user)
