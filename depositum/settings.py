@@ -141,9 +141,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
     # Archivematica sends the user's email address as the Basic auth user name.
-    "depositum.sword.auth.EmailBackend",
+    "depositum.sword.auth.UsernameOrEmailBackend",
 ]
 
 LANGUAGE_CODE = "en"

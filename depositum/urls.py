@@ -11,7 +11,7 @@ from depositum.sword import views as sword
 # Stock Archivematica builds SWORD URLs from a base that often ends in /index.php,
 # and AtoM 1.x spelled the module ";sword", so all four forms reach one view.
 # A base URL that ends in a slash gives a double slash, which is accepted too.
-SWORD_PREFIX = r"^/*(?:index\.php/+)?;?sword/"
+SWORD_PREFIX = r"^(?:/*index\.php)?/*;?sword/"
 
 urlpatterns = [
     path("", catalogue.home, name="home"),

@@ -30,17 +30,40 @@ def kill_self(deposit_id, token):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def test_it_fails_deposit_whose_ingest_process_is_killed(deposit, monkeypatch):
+@pytest.fixture
+def crashing(monkeypatch):
+    """Make every ingest process kill itself, and record what was queued."""
     # A forked child runs the replaced function; the forkserver would not.
     monkeypatch.setattr(runner, "context", lambda: multiprocessing.get_context("fork"))
     monkeypatch.setattr(child, "ingest_in_child", kill_self)
+    queued = []
+    monkeypatch.setattr(lifecycle, "enqueue", queued.append)
+    return queued
+
+
+def test_it_queues_deposit_again_after_a_crash(deposit, crashing, settings):
+    settings.MAX_ATTEMPTS = 3
 
     runner.run_deposit(deposit.id)
 
     deposit.refresh_from_db()
-    assert deposit.state == State.FAILED
+    assert deposit.state == State.QUEUED
+    assert crashing == [deposit.id]
     assert "killed by SIGKILL" in deposit.error
     assert deposit.attempts == 1
+
+
+def test_it_fails_deposit_that_crashes_every_attempt(deposit, crashing, settings):
+    settings.MAX_ATTEMPTS = 3
+
+    for _ in range(3):
+        runner.run_deposit(deposit.id)
+
+    deposit.refresh_from_db()
+    assert deposit.state == State.FAILED
+    assert deposit.attempts == 3
+    assert "killed by SIGKILL" in deposit.error
+    assert "attempt 3 of 3" in deposit.error
     assert deposit.finished_at is not None
 
 

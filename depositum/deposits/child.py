@@ -1,5 +1,6 @@
 """The ingest of one deposit, run inside a child process of the worker."""
 
+import ctypes
 import logging
 import shutil
 import time
@@ -10,7 +11,7 @@ import django
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.db import close_old_connections  # noqa: E402
+from django.db import IntegrityError, close_old_connections  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from depositum.deposits import lifecycle, signals  # noqa: E402
@@ -32,6 +33,7 @@ class NotOurs(Exception):
 
 def ingest_in_child(deposit_id, token):
     """Entry point of the child process: ingest the deposit and record the end."""
+    name_process(f"ingest-{deposit_id}")
     close_old_connections()
     started = time.monotonic()
     deposit = Deposit.objects.select_related("target").get(id=deposit_id)
@@ -67,6 +69,32 @@ def ingest_in_child(deposit_id, token):
         shutil.rmtree(unpacked_dir(deposit), ignore_errors=True)
 
 
+def write_with_retries(writer, complete, deposit_id, tries=3):
+    """Write the catalogue rows, trying again when a concurrent ingest took a
+    slug first: two transactions can pick the same free slug, and the unique
+    index lets only one of them commit."""
+    for attempt in range(1, tries + 1):
+        try:
+            return writer.write(on_commit_check=complete)
+        except IntegrityError:
+            if attempt == tries:
+                raise
+            logger.warning(
+                "Deposit %s: a concurrent ingest took a slug; writing again",
+                deposit_id,
+            )
+
+
+def name_process(name):
+    """Show `name` for this process in ps and top, where Linux allows it."""
+    try:
+        libc = ctypes.CDLL(None)
+        pr_set_name = 15
+        libc.prctl(pr_set_name, name.encode()[:15], 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def ingest(deposit, token):
     if deposit.target is None:
         raise IngestError(
@@ -100,6 +128,8 @@ def ingest(deposit, token):
             finished = lifecycle.owned(deposit.id, token).update(
                 state=State.COMPLETED,
                 finished_at=timezone.now(),
+                # The reason for an earlier retry, if any, no longer applies.
+                error="",
                 progress_done=total,
                 progress_total=total,
                 warnings=plan.warnings,
@@ -111,7 +141,7 @@ def ingest(deposit, token):
                 # Raising here rolls the whole ingest back.
                 raise NotOurs()
 
-        writer.write(on_commit_check=complete)
+        write_with_retries(writer, complete, deposit.id)
     except BaseException:
         shutil.rmtree(
             Path(settings.MEDIA_ROOT) / writer.media_folder, ignore_errors=True

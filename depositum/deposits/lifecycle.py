@@ -52,7 +52,6 @@ def claim(deposit_id):
         started_at=now,
         heartbeat_at=now,
         attempts=F("attempts") + 1,
-        error="",
     )
     if not claimed:
         logger.info("Deposit %s is not queued; another worker has it", deposit_id)
@@ -84,6 +83,31 @@ def fail(deposit_id, token, message, warnings=None):
     if updated:
         logger.warning("Deposit %s failed: %s", deposit_id, message)
     return bool(updated)
+
+
+def retry(deposit_id, token, message):
+    """Queue a deposit again after a failed attempt, if attempts remain.
+
+    The message stays in `error` while the deposit waits, so its status shows
+    why it is being tried again. Return True if it was queued.
+    """
+    return bool(
+        owned(deposit_id, token)
+        .filter(attempts__lt=settings.MAX_ATTEMPTS)
+        .update(
+            state=State.QUEUED,
+            worker_token="",
+            enqueued_at=None,
+            progress_done=0,
+            error=message,
+        )
+    )
+
+
+def attempts(deposit_id):
+    return (
+        Deposit.objects.filter(id=deposit_id).values_list("attempts", flat=True).first()
+    )
 
 
 def hand_back(deposit_id, token):

@@ -61,9 +61,29 @@ def run_deposit(deposit_id, worker_name=""):
             running.pop(deposit_id, None)
 
     if process.exitcode != 0 and not stopping.is_set():
-        message = crash_message(deposit_id, process.exitcode)
-        if lifecycle.fail(deposit_id, token, message):
-            signals.send(signals.ingest_failed, deposit_id=deposit_id, error=message)
+        after_crash(deposit_id, token, crash_message(deposit_id, process.exitcode))
+
+
+def after_crash(deposit_id, token, message):
+    """Queue a deposit whose ingest process died again, or fail it for good.
+
+    A crash can be passing (another ingest used the host's memory), so the
+    deposit gets up to DEPOSITUM_MAX_ATTEMPTS claims; a DIP that kills every
+    attempt then fails with the count.
+    """
+    if lifecycle.retry(deposit_id, token, message):
+        logger.warning("Deposit %s queued again after a crash: %s", deposit_id, message)
+        signals.send(signals.deposit_retried, deposit_id=deposit_id, reason=message)
+        lifecycle.enqueue(deposit_id)
+        return
+
+    attempts = lifecycle.attempts(deposit_id)
+    final = (
+        f"{message} This was attempt {attempts} of {settings.MAX_ATTEMPTS}, so the"
+        " deposit is not tried again"
+    )
+    if lifecycle.fail(deposit_id, token, final):
+        signals.send(signals.ingest_failed, deposit_id=deposit_id, error=final)
 
 
 def watch(deposit_id, token, process):
@@ -126,5 +146,5 @@ def crash_message(deposit_id, exitcode):
     return (
         f"The ingest process of deposit {deposit_id} {cause} before it finished;"
         " nothing was published. A kill by SIGKILL usually means the worker host"
-        " ran out of memory. Check the worker log, then deposit the DIP again"
+        " ran out of memory; the worker log may tell more."
     )

@@ -2,30 +2,40 @@
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
+import threading
+import time
 
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.backends import ModelBackend
 
 logger = logging.getLogger(__name__)
 
 
-class EmailBackend(ModelBackend):
-    """Authenticate with the email address in place of the user name.
+class UsernameOrEmailBackend(ModelBackend):
+    """Authenticate by user name, or by email address where no user has that name.
 
     Stock Archivematica sends the access system user's email address as the
-    Basic auth user name.
+    Basic auth user name. The password is hashed once either way.
     """
 
     def authenticate(self, request, username=None, password=None, **kwargs):
-        if not username or "@" not in username or password is None:
+        if not username or password is None:
             return None
 
-        users = get_user_model().objects.filter(email__iexact=username)
-        if len(users) != 1:
+        User = get_user_model()
+        user = User.objects.filter(username=username).first()
+        if user is None and "@" in username:
+            users = User.objects.filter(email__iexact=username)[:2]
+            user = users[0] if len(users) == 1 else None
+        if user is None:
+            # Spend the time of a hash, so a missing user is not told apart.
+            User().set_password(password)
             return None
 
-        user = users[0]
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
@@ -50,17 +60,60 @@ def basic_credentials(request):
 
 
 def authenticate_basic(request):
-    """Return the active user that the request's Basic credentials name, or None."""
+    """Return the active user that the request's Basic credentials name, or None.
+
+    Django hashes passwords with PBKDF2 at a cost of most of a second here, too
+    slow to pay on every SWORD request, so credentials that passed are kept for
+    CREDENTIALS_TTL seconds under an HMAC of the user name and password. A
+    changed password or a deactivated user misses the cache.
+    """
     credentials = basic_credentials(request)
     if credentials is None:
         return None
 
     username, password = credentials
+    key = credentials_key(username, password)
+    user = cached_user(key)
+    if user is not None:
+        return user
+
     user = authenticate(request, username=username, password=password)
-    if user is None:
+    if user is not None:
+        with verified_lock:
+            verified[key] = (user.id, user.password, time.monotonic())
+    else:
         logger.warning(
             "Basic authentication failed for user %r from %s",
             username,
             request.META.get("REMOTE_ADDR", "unknown address"),
         )
+    return user
+
+
+CREDENTIALS_TTL = 300
+# {HMAC of the credentials: (user id, password hash, when verified)}
+verified = {}
+verified_lock = threading.Lock()
+
+
+def credentials_key(username, password):
+    message = f"{username}\0{password}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
+
+
+def cached_user(key):
+    with verified_lock:
+        entry = verified.get(key)
+        if entry and time.monotonic() - entry[2] > CREDENTIALS_TTL:
+            del verified[key]
+            entry = None
+    if entry is None:
+        return None
+
+    user_id, password_hash, _ = entry
+    user = get_user_model().objects.filter(id=user_id, is_active=True).first()
+    if user is None or user.password != password_hash:
+        with verified_lock:
+            verified.pop(key, None)
+        return None
     return user

@@ -1,0 +1,342 @@
+"""Fault injection against real worker processes: kill -9, a queue restart,
+a DIP that kills every attempt, and many deposits at once.
+
+Each test is bounded in time and talks only to processes it started on
+127.0.0.1.
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from depositum.ingest.archivematica import ArchivematicaDIPExtractor
+from tests.conftest import (
+    ALICE,
+    free_port,
+    mets_path,
+    postgres_database,
+    skip_or_fail,
+)
+from tests.dips import build_dip
+
+pytestmark = pytest.mark.live
+
+DIP_PACKAGING = "http://purl.org/net/sword-types/METSArchivematicaDIP"
+CHAOS_SECONDS = 300
+
+
+def with_new_aip_uuid(dip):
+    """Give a built DIP a fresh AIP UUID, so that each deposit is a new AIP."""
+    new = str(uuid.uuid4())
+    (mets,) = dip.glob("METS.*.xml")
+    old = mets.name[len("METS.") : -len(".xml")]
+    mets.rename(dip / f"METS.{new}.xml")
+    renamed = dip.with_name(
+        dip.name.replace(old, new) if old in dip.name else f"{dip.name}-{new}"
+    )
+    dip.rename(renamed)
+    return renamed
+
+
+def ingest_processes():
+    """Return {pid: name} of the ingest child processes on this host."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if name.startswith("ingest-"):
+            found[int(entry.name)] = name
+    return found
+
+
+class Cluster:
+    """A web server and several worker processes sharing one data directory."""
+
+    def __init__(self, data_dir, *, workers=3, **settings):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ)
+        for name in ("DATABASE_URL", "DEPOSITUM_QUEUE_URL"):
+            self.env.pop(name, None)
+        self.env.update(
+            {
+                "DEPOSITUM_DATA_DIR": str(data_dir),
+                "DJANGO_SETTINGS_MODULE": "depositum.settings",
+                "DEPOSITUM_HEARTBEAT_INTERVAL": "1",
+                "DEPOSITUM_STALE_AFTER": "4",
+                "DEPOSITUM_REQUEUE_AFTER": "3",
+                "DEPOSITUM_WORKER_THREADS": "2",
+            }
+        )
+        self.env.update(settings)
+        self.worker_count = workers
+        self.workers = []
+        self.web = None
+        self.redis = None
+        self.cleanups = []
+
+    def run(self, *args):
+        return subprocess.run(
+            [sys.executable, "-m", "depositum", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+
+    def spawn(self, *args, log):
+        with open(self.data_dir / log, "ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "depositum", *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def start(self):
+        self.run("migrate", "-v0")
+        self.run("createuser", ALICE[0], "--password", ALICE[1])
+        self.run("createtarget", "fonds", "--title", "Fonds", "--grant", ALICE[0])
+        self.web = self.spawn(
+            "serve", "--no-worker", "--bind", f"127.0.0.1:{self.port}", log="web.log"
+        )
+        self.workers = [
+            self.spawn("worker", log="worker.log") for _ in range(self.worker_count)
+        ]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{self.url}/healthz", timeout=5)
+                return
+            except requests.RequestException:
+                time.sleep(0.3)
+        raise RuntimeError((self.data_dir / "web.log").read_text())
+
+    def start_redis(self):
+        if not shutil.which("redis-server"):
+            skip_or_fail("redis-server is not installed")
+        port = free_port()
+        self.redis_command = [
+            "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no",
+        ]  # fmt: skip
+        self.redis = subprocess.Popen(self.redis_command, stdout=subprocess.DEVNULL)
+        self.env["DEPOSITUM_QUEUE_URL"] = f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.5)
+
+    def restart_queue(self):
+        """Restart the queue engine; every message waiting in it is lost."""
+        if self.redis is not None:
+            self.redis.kill()
+            self.redis.wait()
+            self.redis = subprocess.Popen(self.redis_command, stdout=subprocess.DEVNULL)
+            return
+        # SqliteHuey has no server: stop the workers, drop the queue file, start
+        # them again.
+        for worker in self.workers:
+            worker.kill()
+            worker.wait()
+        for path in self.data_dir.glob("queue.sqlite3*"):
+            path.unlink()
+        self.workers = [
+            self.spawn("worker", log="worker.log") for _ in range(self.worker_count)
+        ]
+
+    def kill_something(self, rng):
+        """SIGKILL a worker (started again at once) or an ingest process."""
+        children = list(ingest_processes())
+        if children and rng.random() < 0.5:
+            os.kill(rng.choice(children), signal.SIGKILL)
+            return
+        index = rng.randrange(len(self.workers))
+        self.workers[index].kill()
+        self.workers[index].wait()
+        self.workers[index] = self.spawn("worker", log="worker.log")
+
+    def deposit_by_reference(self, dip):
+        dest = self.data_dir / "deposits" / dip.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(dip, dest)
+        response = requests.post(
+            f"{self.url}/sword/deposit/fonds",
+            headers={
+                "X-Packaging": DIP_PACKAGING,
+                "Content-Location": f"file:///{dip.name}",
+            },
+            auth=ALICE[:2],
+            timeout=60,
+        )
+        assert response.status_code == 202, response.text
+        return response.headers["Location"]
+
+    def states(self, locations):
+        return {loc: requests.get(loc, timeout=10).json() for loc in locations}
+
+    def counts(self):
+        script = (
+            "import json;"
+            "from depositum.catalogue.models import AIP, Description, DigitalFile;"
+            "print('COUNTS', json.dumps({'aips': AIP.objects.count(),"
+            " 'descriptions': Description.objects.exclude(aip=None).count(),"
+            " 'files': DigitalFile.objects.count()}))"
+        )
+        output = self.run("shell", "-c", script).stdout
+        (line,) = [line for line in output.splitlines() if line.startswith("COUNTS ")]
+        return json.loads(line.removeprefix("COUNTS "))
+
+    def stop(self):
+        for process in [self.web, *self.workers, self.redis]:
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        for child in ingest_processes():
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
+        for cleanup in self.cleanups:
+            cleanup()
+
+
+@pytest.fixture
+def cluster(request, tmp_path):
+    backend = getattr(request, "param", "sqlite")
+    settings = getattr(request.node.get_closest_marker("cluster"), "kwargs", {})
+    cluster = Cluster(tmp_path / "data", **settings)
+    cluster.data_dir.mkdir()
+    try:
+        if backend == "postgres":
+            url, drop = postgres_database()
+            cluster.env["DATABASE_URL"] = url
+            cluster.cleanups.append(drop)
+            cluster.start_redis()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def build_dips(tmp_path, count):
+    """Build `count` DIPs with fresh AIP UUIDs; return them with their plans."""
+    dips = []
+    for number in range(count):
+        prefix = ["01", "07", "10"][number % 3]
+        dip = build_dip(mets_path(prefix), tmp_path / f"dip-{number}")
+        dip = with_new_aip_uuid(dip)
+        plan = ArchivematicaDIPExtractor(dip).plan()
+        dips.append((dip, plan))
+    return dips
+
+
+@pytest.mark.cluster(DEPOSITUM_MAX_ATTEMPTS="50")
+@pytest.mark.parametrize("cluster", ["sqlite", "postgres"], indirect=True)
+def test_it_completes_every_deposit_once_despite_kills(cluster, tmp_path):
+    rng = random.Random(20261204)
+    dips = build_dips(tmp_path, 50)
+    locations = []
+    # Deposits arrive while workers are killed and the queue restarts.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sending = pool.submit(
+            lambda: [locations.append(cluster.deposit_by_reference(d)) for d, _ in dips]
+        )
+        restarted = False
+        started = time.monotonic()
+        states = {}
+        while time.monotonic() - started < CHAOS_SECONDS:
+            if sending.done():
+                sending.result()
+                states = cluster.states(locations)
+                if all(s["state"] in ("completed", "failed") for s in states.values()):
+                    break
+            if rng.random() < 0.6:
+                cluster.kill_something(rng)
+            if not restarted and len(locations) >= 25:
+                cluster.restart_queue()
+                restarted = True
+            cluster.run("reconcile")
+            time.sleep(rng.uniform(0.3, 1.0))
+
+    unfinished = {
+        loc: s["state"] for loc, s in states.items() if s["state"] != "completed"
+    }
+    assert unfinished == {}
+    assert restarted
+    counts = cluster.counts()
+    assert counts["aips"] == 50
+    assert counts["descriptions"] == sum(len(list(p.nodes())) for _, p in dips)
+    assert counts["files"] == sum(
+        1 for _, p in dips for node in p.nodes() if node.file is not None
+    )
+
+
+@pytest.mark.cluster(DEPOSITUM_MAX_ATTEMPTS="3", workers=1)
+def test_it_fails_dip_that_kills_every_attempt(cluster, tmp_path):
+    ((dip, _),) = build_dips(tmp_path, 1)
+    location = cluster.deposit_by_reference(dip)
+    deposit_id = requests.get(location, timeout=10).json()["id"]
+
+    deadline = time.monotonic() + 120
+    status = {}
+    while time.monotonic() < deadline:
+        for pid, name in ingest_processes().items():
+            if name == f"ingest-{deposit_id}":
+                os.kill(pid, signal.SIGKILL)
+        status = requests.get(location, timeout=10).json()
+        if status["state"] in ("completed", "failed"):
+            break
+        time.sleep(0.05)
+
+    assert status["state"] == "failed"
+    assert status["attempts"] == 3
+    assert "killed by SIGKILL" in status["error"]
+    assert "attempt 3 of 3" in status["error"]
+    assert cluster.counts()["descriptions"] == 0
+
+
+def test_it_completes_100_concurrent_deposits(server, tmp_path):
+    bodies = []
+    for number in range(100):
+        dip = with_new_aip_uuid(build_dip(mets_path("10"), tmp_path / f"d{number}"))
+        archive = shutil.make_archive(
+            str(tmp_path / f"z{number}"), "zip", dip.parent, dip.name
+        )
+        bodies.append(Path(archive).read_bytes())
+
+    def send(body):
+        return requests.post(
+            f"{server.url}/sword/deposit/fonds",
+            headers={"X-Packaging": DIP_PACKAGING},
+            data=body,
+            auth=ALICE[:2],
+            timeout=120,
+        )
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        responses = list(pool.map(send, bodies))
+
+    assert [r.status_code for r in responses] == [202] * 100
+    states = [
+        server.wait(r.headers["Location"], timeout=300)["state"] for r in responses
+    ]
+    assert states == ["completed"] * 100
