@@ -163,6 +163,12 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Behind an HTTPS reverse proxy that sets X-Forwarded-Proto: secure cookies, HSTS
+# and https URLs in SWORD responses.
+if envbool("DEPOSITUM_HTTPS", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = envint("DEPOSITUM_HSTS_SECONDS", 3600)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

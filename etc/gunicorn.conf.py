@@ -14,8 +14,9 @@ docs/deployment.md explains the set-up around it.
 bind = "127.0.0.1:8000"
 
 # gthread: each worker process serves `threads` requests at once. A SWORD
-# upload holds one thread for as long as the client takes to send the body, so
-# workers * threads is the number of uploads and page requests served at once.
+# upload occupies one thread for as long as the client takes to send the body,
+# so workers * threads is the number of uploads and page requests served at
+# once.
 worker_class = "gthread"
 workers = 2
 threads = 8
@@ -52,8 +53,8 @@ access_log_format = (
 
 proc_name = "depositum-web"
 
-# gunicorn 25.1 and newer open a control socket under $HOME or
-# $XDG_RUNTIME_DIR. The service user's home is read-only under
-# ProtectSystem=strict, and depositum does not use the socket. Older gunicorn
-# releases ignore this name.
+# gunicorn 25.1 and newer open a control socket under $XDG_RUNTIME_DIR or
+# $HOME/.gunicorn. depositum does not use it, and two gunicorn instances of one
+# user would share the same socket path. Older gunicorn releases ignore this
+# name in a configuration file.
 control_socket_disable = True

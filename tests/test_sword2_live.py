@@ -43,6 +43,7 @@ def zip_files(dip, predicate=lambda path: True):
 
 
 def run_client(sword2_python, server, zip_path, *flags):
+    # httplib2 caches responses in .cache under the working directory.
     result = subprocess.run(
         [
             sword2_python,
@@ -56,6 +57,7 @@ def run_client(sword2_python, server, zip_path, *flags):
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=zip_path.parent,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

@@ -3,6 +3,7 @@
 import ctypes
 import logging
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -34,6 +35,10 @@ class NotOurs(Exception):
 def ingest_in_child(deposit_id, token):
     """Entry point of the child process: ingest the deposit and record the end."""
     name_process(f"ingest-{deposit_id}")
+    # A stop signal to the whole process group (Ctrl-C, systemd's SIGTERM) is
+    # for the worker, which decides whether this ingest finishes or is killed.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     close_old_connections()
     started = time.monotonic()
     deposit = Deposit.objects.select_related("target").get(id=deposit_id)

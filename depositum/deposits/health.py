@@ -19,8 +19,9 @@ from depositum.deposits.models import Deposit, State, Worker
 
 logger = logging.getLogger(__name__)
 
-# Workers silent for longer than this drop out of the metrics.
-WORKER_METRIC_MAX_AGE = 24 * 3600
+# Workers silent for longer than this drop out of the metrics: a killed worker
+# never marks itself stopped.
+WORKER_METRIC_MAX_AGE = 600
 
 
 def healthz(request):

@@ -40,6 +40,12 @@ def run_deposit(deposit_id, worker_name=""):
     token = lifecycle.claim(deposit_id)
     if token is None:
         return
+    with running_lock:
+        if stopping.is_set():
+            # The stop began between the check above and the claim.
+            give_back(deposit_id, token)
+            return
+        running[deposit_id] = (token, None)
 
     from depositum.deposits.child import ingest_in_child
 
@@ -51,7 +57,10 @@ def run_deposit(deposit_id, worker_name=""):
         running[deposit_id] = (token, process)
     logger.info("Deposit %s: ingest started in process %s", deposit_id, process.pid)
     signals.send(
-        signals.ingest_started, deposit_id=deposit_id, attempt=None, worker=worker_name
+        signals.ingest_started,
+        deposit_id=deposit_id,
+        attempt=lifecycle.attempts(deposit_id),
+        worker=worker_name,
     )
 
     try:
@@ -98,7 +107,7 @@ def watch(deposit_id, token, process):
                 deposit_id,
                 process.pid,
             )
-            process.terminate()
+            process.kill()
 
 
 def heartbeat(deposit_id, token):
@@ -122,17 +131,20 @@ def hand_back_running(timeout=10):
         ingests = list(running.items())
 
     for deposit_id, (token, process) in ingests:
-        process.terminate()
-        process.join(timeout)
-        if process.exitcode is None:
+        if process is not None:
+            # The child ignores SIGTERM, which systemd sends to the whole group.
             process.kill()
-            process.join()
-        if lifecycle.hand_back(deposit_id, token):
-            logger.warning("Deposit %s handed back to the queue at stop", deposit_id)
-            signals.send(
-                signals.deposit_retried, deposit_id=deposit_id, reason="worker stopped"
-            )
-            lifecycle.enqueue(deposit_id)
+            process.join(timeout)
+        give_back(deposit_id, token)
+
+
+def give_back(deposit_id, token):
+    if lifecycle.hand_back(deposit_id, token):
+        logger.warning("Deposit %s handed back to the queue at stop", deposit_id)
+        signals.send(
+            signals.deposit_retried, deposit_id=deposit_id, reason="worker stopped"
+        )
+        lifecycle.enqueue(deposit_id)
 
 
 def crash_message(deposit_id, exitcode):

@@ -1,6 +1,8 @@
 """Huey tasks. The queue carries only deposit ids; the deposit row says the rest."""
 
 import logging
+import os
+import socket
 
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
@@ -14,7 +16,7 @@ logger = logging.getLogger(__name__)
 def ingest_deposit(deposit_id):
     from depositum.deposits.runner import run_deposit
 
-    run_deposit(deposit_id)
+    run_deposit(deposit_id, worker_name=f"{socket.gethostname()}:{os.getpid()}")
 
 
 @db_periodic_task(crontab(minute="*"))

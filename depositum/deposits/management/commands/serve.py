@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections
@@ -81,11 +82,15 @@ class Command(BaseCommand):
 def stop_worker(worker):
     if worker.poll() is not None:
         return
-    # SIGINT asks the Huey consumer to finish its running tasks first.
-    worker.send_signal(signal.SIGINT)
+    # SIGTERM lets the worker finish its running ingests for STOP_TIMEOUT
+    # seconds, then hand the rest back to the queue.
+    worker.send_signal(signal.SIGTERM)
+    timeout = settings.STOP_TIMEOUT + 30
     try:
-        worker.wait(timeout=60)
+        worker.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        logger.warning("Worker process %s did not stop in 60s; killing it", worker.pid)
+        logger.warning(
+            "Worker process %s did not stop in %ss; killing it", worker.pid, timeout
+        )
         worker.kill()
         worker.wait()

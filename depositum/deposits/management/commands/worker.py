@@ -2,6 +2,7 @@ import logging
 import os
 import socket
 import threading
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -56,7 +57,7 @@ class Command(BaseCommand):
             "Worker %s started: %d ingest threads, queue %s",
             worker.name,
             threads,
-            settings.QUEUE_URL,
+            redact(settings.QUEUE_URL),
         )
         signals.send(signals.worker_started, worker=worker)
         try:
@@ -67,6 +68,15 @@ class Command(BaseCommand):
             Worker.objects.filter(id=worker.id).update(stopped_at=timezone.now())
             logger.info("Worker %s stopped", worker.name)
             signals.send(signals.worker_stopped, worker=worker)
+
+
+def redact(url):
+    """Return `url` with any password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
 
 
 def register_worker():
