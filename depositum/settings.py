@@ -195,14 +195,14 @@ MAX_UPLOAD_SIZE_KB = envint("DEPOSITUM_MAX_UPLOAD_KB", 50 * 1024 * 1024)
 # Limits on an uploaded zip, checked before it is unpacked.
 ZIP_MAX_ENTRIES = envint("DEPOSITUM_ZIP_MAX_ENTRIES", 500_000)
 ZIP_MAX_UNCOMPRESSED = envint("DEPOSITUM_ZIP_MAX_UNCOMPRESSED", 1024**4)
-# User-Agent values (case-insensitive prefixes) whose deposits are answered with
-# 302 Found instead of 202 Accepted, because stock Archivematica records any
-# other status, 202 included, as a failed upload.
+# User-Agent values (case-insensitive prefixes) whose deposits receive 302 Found
+# instead of 202 Accepted, because stock Archivematica records any other status,
+# 202 included, as a failed upload.
 SWORD_302_USER_AGENTS = envlist("DEPOSITUM_SWORD_302_USER_AGENTS", ["Archivematica"])
 # Accept SWORD deposits on behalf of another user (X-On-Behalf-Of) from users
 # with the permission "Can deposit on behalf of other users".
 SWORD_MEDIATION = envbool("DEPOSITUM_SWORD_MEDIATION", False)
-# What a deposit of an AIP that is already in the catalogue does: replace its
+# Policy for a deposit of an AIP that is already in the catalogue: replace its
 # descriptions (keeping their slugs), or reject it with 409 Conflict.
 REDEPOSIT = os.getenv("DEPOSITUM_REDEPOSIT", "replace")
 if REDEPOSIT not in ("replace", "reject"):

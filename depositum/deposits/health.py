@@ -1,7 +1,7 @@
 """Health check and Prometheus metrics of the deposit service.
 
 The metrics are read from the database and the queue when they are scraped, so
-they cover every worker on every host, whichever web process answers.
+they cover every worker on every host, whichever web process serves them.
 """
 
 import logging
@@ -25,7 +25,7 @@ WORKER_METRIC_MAX_AGE = 600
 
 
 def healthz(request):
-    """Return 200 if the database and the queue answer, else 503."""
+    """Return 200 if the database and the queue respond, else 503."""
     checks = {}
     try:
         with connection.cursor() as cursor:

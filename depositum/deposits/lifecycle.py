@@ -1,7 +1,7 @@
 """State changes of a deposit, each a conditional update on its row.
 
-A worker claims a deposit with a token; every later write names that token, so
-a worker presumed dead cannot overwrite the state of a newer attempt.
+A worker claims a deposit with a token, and every later write names that token.
+So a worker presumed dead cannot overwrite the state of a newer attempt.
 """
 
 import logging

@@ -1,5 +1,5 @@
-"""Where a deposit's package comes from: a folder in the deposit directory, or a
-zip streamed from the request body to the upload directory."""
+"""The two sources of a deposit's package: a folder in the deposit directory,
+and a zip streamed from the request body to the upload directory."""
 
 import base64
 import binascii
@@ -20,7 +20,7 @@ CHUNK_SIZE = 1024 * 1024
 class PackageError(Exception):
     """The request does not name or carry a usable package.
 
-    `error` is the SWORD error name the protocol layer answers with.
+    `error` is the SWORD error name of the response.
     """
 
     def __init__(self, message, *, status=400, error="ErrorBadRequest"):

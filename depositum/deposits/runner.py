@@ -76,9 +76,9 @@ def run_deposit(deposit_id, worker_name=""):
 def after_crash(deposit_id, token, message):
     """Queue a deposit whose ingest process died again, or fail it for good.
 
-    A crash can be passing (another ingest used the host's memory), so the
-    deposit gets up to DEPOSITUM_MAX_ATTEMPTS claims; a DIP that kills every
-    attempt then fails with the count.
+    A crash can be passing, for example when another ingest used the host's
+    memory, so the deposit gets up to DEPOSITUM_MAX_ATTEMPTS claims. A DIP that
+    kills every attempt then fails with the count.
     """
     if lifecycle.retry(deposit_id, token, message):
         logger.warning("Deposit %s queued again after a crash: %s", deposit_id, message)

@@ -1,4 +1,4 @@
-"""Huey tasks. The queue carries only deposit ids; the deposit row says the rest."""
+"""Huey tasks. The queue carries only deposit ids, and the deposit row stores the rest."""
 
 import logging
 import os

@@ -32,7 +32,8 @@ class UsernameOrEmailBackend(ModelBackend):
             users = User.objects.filter(email__iexact=username)[:2]
             user = users[0] if len(users) == 1 else None
         if user is None:
-            # Spend the time of a hash, so a missing user is not told apart.
+            # Spend the time of a hash, so that an unknown user name takes as
+            # long to reject as a wrong password.
             User().set_password(password)
             return None
 
