@@ -108,3 +108,15 @@ def test_it_fails_stale_deposit_after_last_attempt(deposit, settings):
     deposit.refresh_from_db()
     assert deposit.state == State.FAILED
     assert "each of 1 attempts" in deposit.error
+
+
+def test_it_removes_files_of_a_failed_ingest(deposit, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    stored = tmp_path / "aips" / "some-aip" / str(deposit.uuid)
+    stored.mkdir(parents=True)
+    (stored / "copy.jpg").write_bytes(b"jpeg")
+    token = lifecycle.claim(deposit.id)
+
+    lifecycle.fail(deposit.id, token, "boom")
+
+    assert not stored.exists()

@@ -5,7 +5,9 @@ So a worker presumed dead cannot overwrite the state of a newer attempt.
 """
 
 import logging
+import shutil
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db.models import F
@@ -82,7 +84,20 @@ def fail(deposit_id, token, message, warnings=None):
     updated = owned(deposit_id, token).update(**fields)
     if updated:
         logger.warning("Deposit %s failed: %s", deposit_id, message)
+        remove_stored_files(deposit_id)
     return bool(updated)
+
+
+def remove_stored_files(deposit_id):
+    """Remove the access copies that dead attempts of a failed deposit stored.
+
+    An ingest stores its files under MEDIA_ROOT/aips/<AIP UUID>/<deposit UUID>
+    before it writes the catalogue, and a crash leaves them there.
+    """
+    deposit_uuid = Deposit.objects.filter(id=deposit_id).values_list("uuid", flat=True)
+    for folder in Path(settings.MEDIA_ROOT).glob(f"aips/*/{deposit_uuid.first()}"):
+        logger.info("Deposit %s: removing files of a failed ingest", deposit_id)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def retry(deposit_id, token, message):
