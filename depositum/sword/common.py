@@ -10,11 +10,14 @@ from urllib.parse import unquote
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.http import HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from lxml import etree
 
-from depositum.catalogue.models import AIP, Description, may_deposit
+from depositum.catalogue.models import AIP, Description, TargetGrant, may_deposit
 from depositum.deposits.models import Source
 from depositum.deposits.packages import (
     PackageError,
@@ -121,6 +124,46 @@ def find_target(slug, user):
             " be replaced with it: deposit into a description made in the catalogue",
         )
     return target
+
+
+def service_document_response(request, slug, build):
+    """Answer a service document request: GET with credentials, and `slug`
+    naming the description whose children to list, or None for the top.
+
+    `build(targets, url_for=..., packagings=..., mediation=...)` makes the
+    document for one SWORD version.
+    """
+    user = require_user(request)
+    require_method(request, "GET", "HEAD")
+
+    if slug is None:
+        targets = root_targets(user)
+    else:
+        targets = Description.objects.filter(parent=find_target(slug, user), aip=None)
+    children = Description.objects.filter(parent=OuterRef("pk"), aip=None)
+    targets = targets.annotate(has_children=Exists(children))
+
+    def url_for(name, target_slug):
+        return request.build_absolute_uri(reverse(name, args=[target_slug]))
+
+    document = build(
+        targets,
+        url_for=url_for,
+        packagings=accepted_packagings(),
+        mediation=may_mediate(user),
+    )
+    body = etree.tostring(document, xml_declaration=True, encoding="utf-8")
+    return HttpResponse(body, content_type="application/atomsvc+xml")
+
+
+def root_targets(user):
+    """Return the highest descriptions that `user` may deposit into."""
+    made_by_hand = Description.objects.filter(aip=None)
+    if user.is_superuser or user.has_perm("catalogue.deposit_any"):
+        return made_by_hand.filter(parent=None)
+
+    granted = TargetGrant.objects.filter(user=user).values("target_id")
+    return made_by_hand.filter(id__in=granted)
 
 
 def requested_packaging(request):

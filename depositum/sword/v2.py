@@ -11,14 +11,11 @@ container that has not been ingested yet can be deleted.
 import logging
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 
-from depositum.catalogue.models import Description
 from depositum.deposits import lifecycle, signals
 from depositum.deposits.models import Deposit, Source, State
-from depositum.ingest.registry import accepted_packagings
 from depositum.sword import documents, documents2
 from depositum.sword.common import (
     DEPOSITUM_ERROR,
@@ -27,7 +24,6 @@ from depositum.sword.common import (
     content_length,
     find_target,
     header_flag,
-    may_mediate,
     mediated_owner,
     new_upload_folder,
     receive_part,
@@ -36,9 +32,9 @@ from depositum.sword.common import (
     requested_packaging,
     require_method,
     require_user,
+    service_document_response,
     sword_view,
 )
-from depositum.sword.views import root_targets
 
 logger = logging.getLogger(__name__)
 
@@ -86,28 +82,7 @@ def receipt_response(request, deposit, status, *, verbose=False):
 
 @sword_view(render_error)
 def service_document(request, slug=None):
-    user = require_user(request)
-    require_method(request, "GET", "HEAD")
-
-    if slug is None:
-        targets = root_targets(user)
-    else:
-        targets = Description.objects.filter(parent=find_target(slug, user), aip=None)
-    children = Description.objects.filter(parent=OuterRef("pk"), aip=None)
-    targets = targets.annotate(has_children=Exists(children))
-
-    def url_for(name, target_slug):
-        return request.build_absolute_uri(reverse(name, args=[target_slug]))
-
-    document = documents2.service_document(
-        targets,
-        url_for=url_for,
-        packagings=accepted_packagings(),
-        mediation=may_mediate(user),
-    )
-    return HttpResponse(
-        documents2.to_bytes(document), content_type="application/atomsvc+xml"
-    )
+    return service_document_response(request, slug, documents2.service_document)
 
 
 @sword_view(render_error)

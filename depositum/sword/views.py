@@ -8,14 +8,10 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.http import HttpResponse
-from django.urls import reverse
 
-from depositum.catalogue.models import Description, TargetGrant
 from depositum.deposits import lifecycle, signals
 from depositum.deposits.models import Deposit, Source
-from depositum.ingest.registry import accepted_packagings
 from depositum.sword import documents
 from depositum.sword.common import (
     SwordError,
@@ -23,7 +19,6 @@ from depositum.sword.common import (
     content_length,
     find_target,
     header_flag,
-    may_mediate,
     mediated_owner,
     new_upload_folder,
     receive_part,
@@ -32,6 +27,7 @@ from depositum.sword.common import (
     requested_packaging,
     require_method,
     require_user,
+    service_document_response,
     sword_view,
 )
 from depositum.sword.dryrun import dry_run
@@ -54,40 +50,7 @@ def render_error(error, request):
 
 @sword_view(render_error)
 def service_document(request, slug=None):
-    user = require_user(request)
-    require_method(request, "GET", "HEAD")
-
-    if slug is None:
-        targets = root_targets(user)
-    else:
-        parent = find_target(slug, user)
-        targets = Description.objects.filter(parent=parent, aip=None)
-
-    children = Description.objects.filter(parent=OuterRef("pk"), aip=None)
-    targets = targets.annotate(has_children=Exists(children))
-
-    def url_for(name, target_slug):
-        return request.build_absolute_uri(reverse(name, args=[target_slug]))
-
-    document = documents.service_document(
-        targets,
-        url_for=url_for,
-        packagings=accepted_packagings(),
-        mediation=may_mediate(user),
-    )
-    return HttpResponse(
-        documents.to_bytes(document), content_type="application/atomsvc+xml"
-    )
-
-
-def root_targets(user):
-    """Return the highest descriptions that `user` may deposit into."""
-    made_by_hand = Description.objects.filter(aip=None)
-    if user.is_superuser or user.has_perm("catalogue.deposit_any"):
-        return made_by_hand.filter(parent=None)
-
-    granted = TargetGrant.objects.filter(user=user).values("target_id")
-    return made_by_hand.filter(id__in=granted)
+    return service_document_response(request, slug, documents.service_document)
 
 
 @sword_view(render_error)
