@@ -63,7 +63,7 @@ DEPOSIT_TIMEOUT = 300
 
 
 class Stopped(Exception):
-    """The script received SIGTERM."""
+    """Raised when the script receives SIGTERM."""
 
 
 # Machine and processes ---------------------------------------------------------
@@ -162,7 +162,7 @@ class Service:
         self.worker = None
 
     def manage(self, *args):
-        """Run a depositum management command; raise with its output if it fails."""
+        """Run a depositum management command and raise if it fails."""
         result = subprocess.run(
             [sys.executable, "-m", "depositum", *args],
             env=self.env,
@@ -214,7 +214,7 @@ class Service:
                 pass
             time.sleep(0.2)
         raise RuntimeError(
-            f"depositum serve did not answer on {self.url} within {timeout}s:"
+            f"depositum serve on {self.url} timed out: no response in {timeout}s:"
             f"\n{self.log_tail('server.log')}"
         )
 
@@ -304,7 +304,7 @@ class Template:
             yield path, relative
 
     def copy_to(self, parent, aip_uuid):
-        """Copy the DIP into `parent` under AIP UUID `aip_uuid`; return the copy."""
+        """Copy the DIP into `parent` under AIP UUID `aip_uuid` and return the copy."""
         dip = parent / f"{self.name}-{aip_uuid}"
         for path, relative in self.files(aip_uuid):
             (dip / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -338,8 +338,8 @@ class ChildPeakSampler(threading.Thread):
     """Read the peak RSS (VmHWM) of every ingest child of the worker.
 
     Ingest children are forked from the worker's multiprocessing forkserver,
-    which is itself a child of the worker; the sampler finds it by its command
-    line once the first ingest has started it.
+    which is itself a child of the worker. The sampler finds the forkserver by
+    its command line once the first ingest has started it.
     """
 
     def __init__(self, worker_pid):
@@ -395,7 +395,7 @@ class Depositor:
         self.http = requests.Session()
 
     def deposit_next(self):
-        """Deposit the next DIP, wait until its ingest ends; return its status."""
+        """Deposit the next DIP and return its status once its ingest has ended."""
         template = self.templates[self.count % len(self.templates)]
         self.count += 1
         aip_uuid = str(uuid.uuid4())
@@ -438,8 +438,8 @@ class Depositor:
                 return status
             time.sleep(POLL_INTERVAL)
         raise RuntimeError(
-            f"Deposit {location} did not end within {DEPOSIT_TIMEOUT}s:"
-            f" {status}\n{self.service.log_tail('worker.log')}"
+            f"Deposit {location} timed out: not completed or failed after"
+            f" {DEPOSIT_TIMEOUT}s: {status}\n{self.service.log_tail('worker.log')}"
         )
 
 
@@ -473,7 +473,7 @@ def mib(kb):
 
 
 def measure(args, service, templates):
-    """Run the warm-up and the measured deposits; return the results."""
+    """Run the warm-up and the measured deposits and return the figures."""
     worker_pid = service.worker.pid
     depositor = Depositor(service, templates, args.upload)
     failures = []
@@ -641,7 +641,10 @@ def parse_args(argv):
         help="send each DIP as a zip in the request body, not by reference",
     )
     parser.add_argument(
-        "--csv", type=Path, help="write each job's seconds and worker RSS to FILE"
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="write one row per measured deposit (seconds, worker RSS in kB) to FILE",
     )
     parser.add_argument(
         "--keep",

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import CharField
 from django.utils import timezone
 from slugify import slugify
@@ -96,6 +96,7 @@ class PlanWriter:
         and may raise to roll everything back. Return (AIP, {key: Description}).
         """
         with transaction.atomic():
+            lock_catalogue()
             old_slugs, old_media = self.remove_earlier_ingest()
             aip = AIP.objects.create(
                 uuid=self.plan.aip_uuid,
@@ -214,6 +215,23 @@ class PlanWriter:
             ),
             batch_size=BATCH_SIZE,
         )
+
+
+# Key of the PostgreSQL advisory lock that serialises catalogue writes.
+CATALOGUE_LOCK = 41712026
+
+
+def lock_catalogue():
+    """Wait until no other ingest is writing the catalogue.
+
+    Concurrent transactions cannot see each other's new slugs or AIPs, so two
+    ingests could pick the same slug and one would fail at commit. SQLite lets
+    one writer in at a time anyway; on PostgreSQL a transaction-level advisory
+    lock does the same for the write phase only, after the files are stored.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOGUE_LOCK])
 
 
 class SlugAllocator:
