@@ -49,19 +49,35 @@ def with_new_aip_uuid(dip):
     return renamed
 
 
-def ingest_processes():
-    """Return {pid: name} of the ingest child processes on this host."""
-    found = {}
+def ingest_processes(ancestors):
+    """Return {pid: name} of the ingest processes below the pids `ancestors`.
+
+    Processes of other servers on this host are left alone.
+    """
+    parents, names = {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            name = (entry / "comm").read_text().strip()
+            names[int(entry.name)] = (entry / "comm").read_text().strip()
+            stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if name.startswith("ingest-"):
-            found[int(entry.name)] = name
-    return found
+        # The parent pid follows the command name, which sits in parentheses.
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+
+    def descends(pid):
+        while pid > 1:
+            if pid in ancestors:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+
+    return {
+        pid: name
+        for pid, name in names.items()
+        if name.startswith("ingest-") and descends(pid)
+    }
 
 
 class Cluster:
@@ -162,7 +178,7 @@ class Cluster:
 
     def kill_something(self, rng):
         """SIGKILL a worker (started again at once) or an ingest process."""
-        children = list(ingest_processes())
+        children = list(ingest_processes(self.worker_pids()))
         if children and rng.random() < 0.5:
             os.kill(rng.choice(children), signal.SIGKILL)
             return
@@ -170,6 +186,9 @@ class Cluster:
         self.workers[index].kill()
         self.workers[index].wait()
         self.workers[index] = self.spawn("worker", log="worker.log")
+
+    def worker_pids(self):
+        return {worker.pid for worker in self.workers}
 
     def deposit_by_reference(self, dip):
         dest = self.data_dir / "deposits" / dip.name
@@ -203,6 +222,7 @@ class Cluster:
         return json.loads(line.removeprefix("COUNTS "))
 
     def stop(self):
+        children = ingest_processes(self.worker_pids())
         for process in [self.web, *self.workers, self.redis]:
             if process is not None and process.poll() is None:
                 process.terminate()
@@ -210,7 +230,7 @@ class Cluster:
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     process.kill()
-        for child in ingest_processes():
+        for child in children:
             try:
                 os.kill(child, signal.SIGKILL)
             except OSError:
@@ -299,7 +319,7 @@ def test_it_fails_dip_that_kills_every_attempt(cluster, tmp_path):
     deadline = time.monotonic() + 120
     status = {}
     while time.monotonic() < deadline:
-        for pid, name in ingest_processes().items():
+        for pid, name in ingest_processes(cluster.worker_pids()).items():
             if name == f"ingest-{deposit_id}":
                 os.kill(pid, signal.SIGKILL)
         status = requests.get(location, timeout=10).json()

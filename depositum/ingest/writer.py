@@ -238,30 +238,33 @@ class SlugAllocator:
     """Give each new description a unique slug made from its title.
 
     A description that replaces one from an earlier ingest of the same AIP gets
-    the earlier slug back, so links to it keep working.
+    the earlier slug back, so links to it keep working. The slugs in use that
+    start with a title's slug are read once per title, in one query.
     """
 
     def __init__(self, old_slugs):
         self.old_slugs = old_slugs
         # Earlier slugs stay reserved for the descriptions that replace theirs.
         self.taken = set(old_slugs.values())
+        self.read_bases = set()
 
     def allocate(self, key, title):
         if key in self.old_slugs:
             return self.old_slugs[key]
 
         base = slugify(title, max_length=SLUG_MAX_LENGTH) or "description"
+        if base not in self.read_bases:
+            in_use = Description.objects.filter(slug__startswith=base)
+            self.taken.update(in_use.values_list("slug", flat=True))
+            self.read_bases.add(base)
+
         candidate = base
         suffix = 1
-        while candidate in self.taken or self.exists(candidate):
+        while candidate in self.taken:
             suffix += 1
             candidate = f"{base}-{suffix}"
         self.taken.add(candidate)
         return candidate
-
-    def exists(self, slug):
-        # NOTE: one query per new slug; fine for thousands, slow for far more.
-        return Description.objects.filter(slug=slug).exists()
 
 
 def fit(model, **values):
