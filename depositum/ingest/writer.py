@@ -2,12 +2,13 @@
 
 1. Link or copy the access copies and thumbnails into a folder of their own
    under MEDIA_ROOT, reporting progress as files are stored.
-2. In one transaction: remove the descriptions of an earlier ingest of the same
-   AIP, create the new descriptions level by level with bulk inserts, then their
-   digital objects, technical properties and PREMIS events, and finally call
-   `on_commit_check`, which raises if the deposit is no longer ours.
+2. In one transaction, which waits for other ingests' writes to end: remove the
+   descriptions of an earlier ingest of the same AIP, and create the new
+   descriptions level by level with bulk inserts. Then add their digital
+   objects, technical properties and PREMIS events, and call `on_commit_check`,
+   which raises if the deposit is no longer ours.
 3. After the commit, remove the earlier ingest's media folder. If anything
-   fails, remove the new one instead.
+   fails, the caller removes the new one instead.
 """
 
 import hashlib
@@ -140,7 +141,8 @@ class PlanWriter:
         PREMISEvent.objects.filter(digital_file__aip=earlier).delete()
         DigitalFile.objects.filter(aip=earlier).delete()
         DigitalObject.objects.filter(description__aip=earlier).delete()
-        # Children first, so that no cascade has to walk the tree.
+        # Detached from their parents, the rows can go in one DELETE without
+        # a cascade that walks the tree.
         Description.objects.filter(aip=earlier).update(parent=None)
         Description.objects.filter(aip=earlier).delete()
         media = earlier.media_path
