@@ -12,6 +12,7 @@ from depositum.sword import views as sword
 # and AtoM 1.x spelled the module ";sword", so all four forms reach one view.
 # A base URL that ends in a slash gives a double slash, which is accepted too.
 SWORD_PREFIX = r"^(?:/*index\.php)?/*;?sword/"
+SWORD2_PREFIX = r"^(?:/*index\.php)?/*sword2/"
 
 urlpatterns = [
     path("", catalogue.home, name="home"),
@@ -46,12 +47,12 @@ urlpatterns = [
         name="sword-deposit",
     ),
     re_path(
-        r"^sword2/servicedocument(?:/(?P<slug>[^/]+))?/?$",
+        SWORD2_PREFIX + r"servicedocument(?:/(?P<slug>[^/]+))?/?$",
         sword2.service_document,
         name="sword2-servicedocument",
     ),
     re_path(
-        r"^sword2/collection/(?P<slug>[^/]+)/?$",
+        SWORD2_PREFIX + r"collection/(?P<slug>[^/]+)/?$",
         sword2.collection,
         name="sword2-collection",
     ),
@@ -76,6 +77,9 @@ urlpatterns = [
         sword2.statement_ore,
         name="sword2-statement-ore",
     ),
+    # Any other SWORD URL gets a SWORD error document, not an HTML page.
+    re_path(SWORD2_PREFIX, sword2.not_found),
+    re_path(SWORD_PREFIX, sword.not_found),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),

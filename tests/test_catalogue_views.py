@@ -619,3 +619,32 @@ def test_it_shows_depositor_name_but_not_email(client, deposit):
 
     assert f"<dd>{deposit.depositor.username}</dd>" in html
     assert deposit.depositor.email not in html
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/atom+xml"])
+def test_it_keeps_draft_description_out_of_deposit_status(
+    client, deposit, item, accept
+):
+    item.publication_status = DRAFT
+    item.save()
+    deposit.state = State.COMPLETED
+    deposit.top_description = item
+    deposit.save()
+
+    response = client.get(f"/api/deposits/{deposit.uuid}", HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200
+    assert "register-1851" not in response.content.decode()
+
+
+def test_it_names_draft_description_to_its_depositor(client, alice, deposit, item):
+    item.publication_status = DRAFT
+    item.save()
+    deposit.state = State.COMPLETED
+    deposit.top_description = item
+    deposit.save()
+    client.force_login(alice)
+
+    response = client.get(f"/api/deposits/{deposit.uuid}")
+
+    assert response.json()["description"] == "register-1851"

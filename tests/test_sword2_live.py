@@ -191,7 +191,8 @@ def test_it_hides_a_container_from_other_users(server, build):
 
     fetched = requests.get(created.headers["Location"], auth=BOB[:2], timeout=10)
 
-    assert fetched.status_code == 403
+    # The same answer as for an id that does not exist.
+    assert fetched.status_code == 404
 
 
 def test_it_rejects_multipart_deposit_with_415(server):
@@ -235,3 +236,81 @@ def test_it_answers_atom_status_to_sword_1_clients(server, build):
     assert category.text.startswith("Completed")
     assert html.headers["Content-Type"].startswith("text/html")
     assert plain.json()["state"] == "completed"
+
+
+def test_it_rejects_empty_body_with_400(server):
+    response = post(server, "/sword2/collection/fonds", b"")
+
+    assert response.status_code == 400
+
+
+def test_it_rejects_zip_without_mets_before_queueing(server):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("dip/hello.txt", "no METS here")
+
+    response = post(
+        server,
+        "/sword2/collection/fonds",
+        buffer.getvalue(),
+        **{"Content-Disposition": "attachment; filename=notdip.zip"},
+    )
+
+    assert response.status_code == 400
+    summary = etree.fromstring(response.content).findtext(f"{{{ATOM_NS}}}summary")
+    assert "notdip.zip contains no METS" in summary
+
+
+def test_it_completes_with_a_post_without_content_length(server, build):
+    created = post(
+        server,
+        "/sword2/collection/fonds",
+        zip_files(build("10")),
+        **{"In-Progress": "true"},
+    )
+    request = requests.Request(
+        "POST",
+        created.headers["Location"],
+        headers={"In-Progress": "false"},
+        auth=ALICE[:2],
+    ).prepare()
+    del request.headers["Content-Length"]
+
+    completed = requests.Session().send(request, timeout=60)
+
+    assert completed.status_code == 200, completed.text
+    assert server.wait(status_link(created))["state"] == "completed"
+
+
+def test_it_answers_410_for_zips_removed_after_ingest(server, build):
+    created = post(server, "/sword2/collection/fonds", zip_files(build("10")))
+    server.wait(status_link(created))
+    edit_media = created.headers["Location"].replace("/edit/", "/edit-media/")
+
+    response = requests.get(edit_media, auth=ALICE[:2], timeout=10)
+
+    assert response.status_code == 410
+    assert etree.fromstring(response.content).tag == f"{{{SWORD2_NS}}}error"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sword2/edit/abc",
+        "/sword2/edit-media/1/..%2f..%2fsecret_key",
+        "/sword/deposit/fonds/extra",
+    ],
+)
+def test_it_answers_unknown_sword_urls_with_xml_404(server, path):
+    response = requests.get(f"{server.url}{path}", auth=ALICE[:2], timeout=10)
+
+    assert response.status_code == 404
+    assert etree.fromstring(response.content).get("href").endswith("NotFound")
+
+
+def test_it_serves_sword2_behind_index_php(server):
+    response = requests.get(
+        f"{server.url}/index.php/sword2/servicedocument", auth=ALICE[:2], timeout=10
+    )
+
+    assert response.status_code == 200

@@ -24,18 +24,28 @@ def find_deposit(request, deposits, *, deposit_id=None, deposit_uuid=None):
 
 
 def description_visible(request, deposit):
-    """Return True if the deposit's top description may be shown to the user."""
+    """Return True if the deposit's top description may be named to the user:
+    it is published, or the user is staff, the depositor or the owner."""
     from depositum.catalogue.models import Description
 
     top = deposit.top_description
     if top is None:
         return False
+    user = request_user(request)
+    if user is not None and (user.is_staff or deposit.may_be_changed_by(user)):
+        return True
     return Description.objects.visible_to(request.user).filter(id=top.id).exists()
 
 
+def request_user(request):
+    """Return the user of the session or of Basic credentials, or None."""
+    if request.user.is_authenticated:
+        return request.user
+    return authenticate_basic(request)
+
+
 def may_look_up(request, deposit):
-    user = request.user if request.user.is_authenticated else None
-    user = user or authenticate_basic(request)
+    user = request_user(request)
     if user is None:
         return False
     return user.is_staff or deposit.may_be_changed_by(user)

@@ -80,11 +80,16 @@ def resolve_reference(content_location):
             continue
 
     raise PackageError(
-        f"Content-Location {content_location.strip()!r}: no DIP folder named"
-        f" {name.strip('/')!r} in the deposit directory {deposit_dir}. Copy the"
+        f"Content-Location {shorten(content_location.strip())!r}: no DIP folder"
+        f" named {shorten(name.strip('/'))!r} in the deposit directory"
+        f" {deposit_dir}. Copy the"
         " DIP folder there first (rsync it to the directory that"
         " DEPOSITUM_DEPOSIT_DIR names), then deposit it by its folder name"
     )
+
+
+def shorten(value, limit=200):
+    return value if len(value) <= limit else value[:limit] + "…"
 
 
 def folder_in(deposit_dir, name):

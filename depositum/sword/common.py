@@ -2,7 +2,9 @@
 mediation and the package itself."""
 
 import logging
+import os
 import shutil
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -294,31 +296,56 @@ def content_length(request):
     return length
 
 
-def receive_part(request, folder, length):
+def receive_part(request, folder, length, *, publish=True):
     """Store the request body as the next zip in the upload `folder`.
 
-    Return the part's record for Deposit.parts.
+    Return the part's record for Deposit.parts. Zips are named by their arrival
+    time, so they sort in the order they came. With `publish` false the file
+    keeps a ".part" suffix, which hides it from the ingest until
+    publish_part() renames it.
     """
     md5 = request.headers.get("Content-MD5")
     expected = parse_content_md5(md5) if md5 else None
     filename = upload_filename(request)
 
     folder.mkdir(parents=True, exist_ok=True)
-    number = len(list(folder.glob("*.zip"))) + 1
-    path = folder / f"{number:04d}.zip"
+    name = f"{time.time_ns():020d}.zip"
     size = store_upload(
         request,
         length,
-        path,
+        folder / f"{name}.part",
         expected_md5=expected,
         display_name=filename or "in the request body",
     )
-    return {
-        "name": path.name,
+    part = {
+        "name": name,
         "filename": filename,
         "size": size,
         "received_at": timezone.now().isoformat(),
     }
+    if publish:
+        publish_part(folder, part)
+    return part
+
+
+def publish_part(folder, part):
+    os.replace(folder / f"{part['name']}.part", folder / part["name"])
+
+
+def require_mets(record):
+    """Raise 400 if none of the package's files near its top is a METS."""
+    extractor = get_extractor(record.packaging)
+    names = package_names(record)
+    if extractor.peek_aip_uuid(names) is None and not any(
+        name.rstrip("/").split("/")[-1].startswith("METS.") for name in names
+    ):
+        shown = record.filename or "the uploaded zip"
+        raise SwordError(
+            400,
+            "ErrorBadRequest",
+            f"{shown} contains no METS.<AIP UUID>.xml at its top or in its top"
+            " folder: send the whole DIP folder as one zip",
+        )
 
 
 def new_upload_folder():

@@ -187,9 +187,9 @@ def status_entry(deposit, *, status_url, page_url, statement_url, description_ur
             ATOM.name(deposit.depositor.get_username() if deposit.depositor else "")
         ),
         generator(),
-        ATOM.summary(state_description(deposit)),
+        ATOM.summary(state_description(deposit, bool(description_url))),
         ATOM.category(
-            state_description(deposit),
+            state_description(deposit, bool(description_url)),
             scheme=STATE_SCHEME,
             term=STATE_URI + deposit.state,
             label="State",

@@ -78,8 +78,12 @@ def service_document(targets, *, url_for, packagings, mediation):
     )
 
 
-def state_description(deposit):
-    """Return a sentence on the deposit's state; SWORD 2 clients need the text."""
+def state_description(deposit, name_description=True):
+    """Return a sentence on the deposit's state; SWORD 2 clients need the text.
+
+    With `name_description` false the sentence leaves out the slug of the
+    description created, for a reader who may not see it.
+    """
     if deposit.state == State.COLLECTING:
         return (
             f"Collecting: {len(deposit.parts)} zips received. Complete the"
@@ -94,7 +98,7 @@ def state_description(deposit):
         )
     if deposit.state == State.COMPLETED:
         top = deposit.top_description
-        where = f" as {top.slug!r}" if top else ""
+        where = f" as {top.slug!r}" if top and name_description else ""
         return (
             f"Completed: {deposit.descriptions_created} descriptions ingested{where}"
             f" under {deposit.target_slug!r}, with {len(deposit.warnings)} warnings"

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from depositum.deposits import lifecycle, signals
 from depositum.deposits.models import Deposit, Source, State
+from depositum.deposits.packages import shorten
 from depositum.sword import documents, documents2
 from depositum.sword.common import (
     DEPOSITUM_ERROR,
@@ -26,11 +27,13 @@ from depositum.sword.common import (
     header_flag,
     mediated_owner,
     new_upload_folder,
+    publish_part,
     receive_part,
     reject_known_aip,
     remove_upload_folder,
     requested_packaging,
     require_method,
+    require_mets,
     require_user,
     service_document_response,
     sword_view,
@@ -130,10 +133,19 @@ def collection(request, slug):
         folder.mkdir(parents=True, exist_ok=True)
         try:
             if not is_atom_entry(request):
-                part = receive_part(request, folder, content_length(request))
+                length = content_length(request)
+                if length == 0:
+                    raise SwordError(
+                        400,
+                        "ErrorBadRequest",
+                        "The request has no body: send the DIP as a zip",
+                    )
+                part = receive_part(request, folder, length)
                 record.parts = [part]
                 record.size = part["size"]
                 record.filename = part["filename"]
+                if not in_progress:
+                    require_mets(record)
                 reject_known_aip(record)
             elif not in_progress:
                 raise SwordError(
@@ -186,17 +198,14 @@ def find_container(request, deposit_id):
         .filter(id=deposit_id)
         .first()
     )
+    if deposit is not None and not (deposit.may_be_changed_by(user) or user.is_staff):
+        # The same answer as for a missing deposit, so ids reveal nothing.
+        deposit = None
     if deposit is None:
         raise SwordError(
             404,
             DEPOSITUM_ERROR + "NotFound",
-            f"No deposit has the id {deposit_id}: check the Edit-IRI",
-        )
-    if not (deposit.may_be_changed_by(user) or user.is_staff):
-        raise SwordError(
-            403,
-            DEPOSITUM_ERROR + "Forbidden",
-            f"Deposit {deposit_id} belongs to another user",
+            f"No deposit of yours has the id {deposit_id}: check the Edit-IRI",
         )
     return deposit
 
@@ -225,7 +234,10 @@ def edit(request, deposit_id):
 
     reject_multipart(request)
     in_progress = header_flag(request, "In-Progress")
-    length = content_length(request)
+    has_body = "Content-Length" in request.headers or (
+        "Transfer-Encoding" in request.headers
+    )
+    length = content_length(request) if has_body else 0
     added = False
     if length and not is_atom_entry(request):
         require_collecting(deposit, "add a zip to")
@@ -238,14 +250,24 @@ def edit(request, deposit_id):
 
 
 def add_part(request, deposit, length):
+    """Store the body as the next zip of a collecting container.
+
+    The zip stays hidden until the container is checked again under a row
+    lock, so a zip that races the completion is rejected, not ingested.
+    """
     requested_packaging(request)
-    part = receive_part(request, deposit.upload_folder(), length)
-    deposit.parts = deposit.parts + [part]
-    deposit.size = sum(p["size"] for p in deposit.parts)
-    deposit.filename = deposit.filename or part["filename"]
-    Deposit.objects.filter(id=deposit.id).update(
-        parts=deposit.parts, size=deposit.size, filename=deposit.filename
-    )
+    folder = deposit.upload_folder()
+    part = receive_part(request, folder, length, publish=False)
+    with transaction.atomic():
+        current = Deposit.objects.select_for_update().filter(id=deposit.id).first()
+        if current is None or current.state != State.COLLECTING:
+            (folder / f"{part['name']}.part").unlink(missing_ok=True)
+            require_collecting(current or deposit, "add a zip to")
+        publish_part(folder, part)
+        current.parts = current.parts + [part]
+        current.size = sum(p["size"] for p in current.parts)
+        current.filename = current.filename or part["filename"]
+        current.save(update_fields=["parts", "size", "filename"])
     logger.info(
         "SWORD 2 deposit %s: added %s (%s bytes)",
         deposit.id,
@@ -256,21 +278,29 @@ def add_part(request, deposit, length):
 
 def complete(deposit):
     """Queue a collecting container for ingest; a queued one stays as it is."""
-    if deposit.state != State.COLLECTING:
-        return
-    if not deposit.upload_parts():
-        raise SwordError(
-            400,
-            "ErrorBadRequest",
-            f"Deposit {deposit.id} has no zip yet: add the DIP's zip before"
-            " completing it",
-        )
-    queued = Deposit.objects.filter(id=deposit.id, state=State.COLLECTING).update(
-        state=State.QUEUED
-    )
-    if queued:
-        logger.info("SWORD 2 deposit %s completed by its depositor; queued", deposit.id)
-        transaction.on_commit(lambda: lifecycle.enqueue(deposit.id))
+    with transaction.atomic():
+        current = Deposit.objects.select_for_update().filter(id=deposit.id).first()
+        if current is None:
+            raise SwordError(
+                404,
+                DEPOSITUM_ERROR + "NotFound",
+                f"Deposit {deposit.id} was deleted before it could be completed",
+            )
+        if current.state != State.COLLECTING:
+            return
+        if not current.upload_parts():
+            raise SwordError(
+                400,
+                "ErrorBadRequest",
+                f"Deposit {deposit.id} has no zip yet: add the DIP's zip before"
+                " completing it",
+            )
+        require_mets(current)
+        current.state = State.QUEUED
+        current.save(update_fields=["state"])
+
+    logger.info("SWORD 2 deposit %s completed by its depositor; queued", deposit.id)
+    transaction.on_commit(lambda: lifecycle.enqueue(deposit.id))
 
 
 def delete_container(deposit):
@@ -320,6 +350,14 @@ def media_response(deposit, part):
     parts = {path.name: path for path in deposit.upload_parts()}
     if part is None and len(parts) == 1:
         part = next(iter(parts))
+    recorded = {entry["name"] for entry in deposit.parts}
+    if part not in parts and (part in recorded or (part is None and recorded)):
+        raise SwordError(
+            410,
+            DEPOSITUM_ERROR + "Gone",
+            f"The zips of deposit {deposit.id} were removed after its ingest; the"
+            " statement lists what was received",
+        )
     if part not in parts:
         raise SwordError(
             404,
@@ -352,4 +390,14 @@ def statement_ore(request, deposit_id):
     document = documents2.ore_statement(deposit, container_urls(request, deposit))
     return HttpResponse(
         documents2.to_bytes(document), content_type="application/rdf+xml"
+    )
+
+
+@sword_view(render_error)
+def not_found(request):
+    raise SwordError(
+        404,
+        DEPOSITUM_ERROR + "NotFound",
+        f"No SWORD resource at {shorten(request.path)}: start from the service"
+        " document",
     )

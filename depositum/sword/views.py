@@ -12,8 +12,10 @@ from django.http import HttpResponse
 
 from depositum.deposits import lifecycle, signals
 from depositum.deposits.models import Deposit, Source
+from depositum.deposits.packages import shorten
 from depositum.sword import documents
 from depositum.sword.common import (
+    DEPOSITUM_ERROR,
     SwordError,
     check_reference,
     content_length,
@@ -26,6 +28,7 @@ from depositum.sword.common import (
     remove_upload_folder,
     requested_packaging,
     require_method,
+    require_mets,
     require_user,
     service_document_response,
     sword_view,
@@ -139,6 +142,11 @@ def receive_package(request, record):
     record.parts = [part]
     record.size = part["size"]
     record.filename = part["filename"]
+    try:
+        require_mets(record)
+    except SwordError:
+        remove_upload_folder(folder)
+        raise
 
 
 def accepted_status(user_agent):
@@ -176,3 +184,13 @@ def deposit_response(request, record, status, *, report=None, verbose=False):
     if status_url:
         response["Location"] = status_url
     return response
+
+
+@sword_view(render_error)
+def not_found(request):
+    raise SwordError(
+        404,
+        DEPOSITUM_ERROR + "NotFound",
+        f"No SWORD resource at {shorten(request.path)}: start from the service"
+        " document",
+    )
