@@ -25,6 +25,7 @@ from depositum.deposits.packages import (
     PackageError,
     parse_content_md5,
     resolve_reference,
+    shorten,
     store_upload,
 )
 from depositum.ingest.plan import IngestError
@@ -76,6 +77,33 @@ def sword_view(render_error):
         return wrapper
 
     return decorator
+
+
+def error_renderer(error_document):
+    """Return a render_error for sword_view that builds with `error_document`."""
+
+    def render_error(error, request):
+        user_agent = request.headers.get("User-Agent", "")
+        document = error_document(error.name, error.summary, user_agent=user_agent)
+        body = etree.tostring(document, xml_declaration=True, encoding="utf-8")
+        return HttpResponse(body, status=error.status, content_type="application/xml")
+
+    return render_error
+
+
+def not_found_view(render_error):
+    """Return a view that answers any unknown SWORD URL with a 404 document."""
+
+    @sword_view(render_error)
+    def not_found(request):
+        raise SwordError(
+            404,
+            DEPOSITUM_ERROR + "NotFound",
+            f"No SWORD resource at {shorten(request.path)}: start from the service"
+            " document",
+        )
+
+    return not_found
 
 
 def require_user(request):

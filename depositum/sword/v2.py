@@ -16,17 +16,18 @@ from django.urls import reverse
 
 from depositum.deposits import lifecycle, signals
 from depositum.deposits.models import Deposit, Source, State
-from depositum.deposits.packages import shorten
 from depositum.sword import documents, documents2
 from depositum.sword.common import (
     DEPOSITUM_ERROR,
     SwordError,
     check_reference,
     content_length,
+    error_renderer,
     find_target,
     header_flag,
     mediated_owner,
     new_upload_folder,
+    not_found_view,
     publish_part,
     receive_part,
     reject_known_aip,
@@ -43,17 +44,7 @@ logger = logging.getLogger(__name__)
 
 ATOM_ENTRY = "application/atom+xml;type=entry"
 ATOM_FEED = "application/atom+xml;type=feed"
-
-
-def render_error(error, request):
-    document = documents2.error_document(
-        error.name, error.summary, user_agent=request.headers.get("User-Agent", "")
-    )
-    return HttpResponse(
-        documents2.to_bytes(document),
-        status=error.status,
-        content_type="application/xml",
-    )
+render_error = error_renderer(documents2.error_document)
 
 
 def container_urls(request, deposit):
@@ -393,11 +384,4 @@ def statement_ore(request, deposit_id):
     )
 
 
-@sword_view(render_error)
-def not_found(request):
-    raise SwordError(
-        404,
-        DEPOSITUM_ERROR + "NotFound",
-        f"No SWORD resource at {shorten(request.path)}: start from the service"
-        " document",
-    )
+not_found = not_found_view(render_error)

@@ -12,17 +12,17 @@ from django.http import HttpResponse
 
 from depositum.deposits import lifecycle, signals
 from depositum.deposits.models import Deposit, Source
-from depositum.deposits.packages import shorten
 from depositum.sword import documents
 from depositum.sword.common import (
-    DEPOSITUM_ERROR,
     SwordError,
     check_reference,
     content_length,
+    error_renderer,
     find_target,
     header_flag,
     mediated_owner,
     new_upload_folder,
+    not_found_view,
     receive_part,
     reject_known_aip,
     remove_upload_folder,
@@ -38,17 +38,7 @@ from depositum.sword.dryrun import dry_run
 logger = logging.getLogger(__name__)
 
 ATOM_ENTRY = "application/atom+xml;type=entry"
-
-
-def render_error(error, request):
-    document = documents.error_document(
-        error.name, error.summary, user_agent=request.headers.get("User-Agent", "")
-    )
-    return HttpResponse(
-        documents.to_bytes(document),
-        status=error.status,
-        content_type="application/xml",
-    )
+render_error = error_renderer(documents.error_document)
 
 
 @sword_view(render_error)
@@ -186,11 +176,4 @@ def deposit_response(request, record, status, *, report=None, verbose=False):
     return response
 
 
-@sword_view(render_error)
-def not_found(request):
-    raise SwordError(
-        404,
-        DEPOSITUM_ERROR + "NotFound",
-        f"No SWORD resource at {shorten(request.path)}: start from the service"
-        " document",
-    )
+not_found = not_found_view(render_error)
