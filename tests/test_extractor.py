@@ -735,3 +735,16 @@ def test_it_prints_the_dip_path(tmp_path, capsys):
     main([str(SAMPLE_10), str(tmp_path)])
     expected = tmp_path / "20200513060703-828c44bb-e631-4137-8638-bda4434218dc"
     assert capsys.readouterr().out == f"{expected}\n"
+
+
+def test_it_rejects_mets_over_the_size_limit(tmp_path, settings):
+    settings.MAX_METS_MB = 1
+    dip = build_dip(SAMPLE_01, tmp_path)
+    (mets,) = dip.glob("METS.*.xml")
+    with open(mets, "a") as f:
+        f.write("<!--" + "x" * (1024 * 1024) + "-->")
+
+    with pytest.raises(IngestError) as raised:
+        ArchivematicaDIPExtractor(dip).plan()
+
+    assert "over the limit of 1 MB (DEPOSITUM_MAX_METS_MB)" in str(raised.value)

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path, PurePosixPath
 
+from django.conf import settings
 from lxml import etree
 
 from depositum.catalogue.models import LEVELS_OF_DESCRIPTION, match_level
@@ -404,6 +405,14 @@ class METSDocument:
 
 
 def parse_mets(path):
+    max_bytes = settings.MAX_METS_MB * 1024 * 1024
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise IngestError(
+            f"{path.name} is {size // (1024 * 1024)} MB, over the limit of"
+            f" {settings.MAX_METS_MB} MB (DEPOSITUM_MAX_METS_MB): raise the limit if"
+            " the worker hosts have the memory for it"
+        )
     try:
         tree = etree.parse(str(path), METS_PARSER)
     except etree.XMLSyntaxError as error:
