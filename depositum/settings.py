@@ -202,6 +202,10 @@ ZIP_MAX_UNCOMPRESSED = envint("DEPOSITUM_ZIP_MAX_UNCOMPRESSED", 1024**4)
 # instead of 202 Accepted, because stock Archivematica records any other status,
 # 202 included, as a failed upload.
 SWORD_302_USER_AGENTS = envlist("DEPOSITUM_SWORD_302_USER_AGENTS", ["Archivematica"])
+# After this many failed Basic logins for one user name from one address within
+# the window (seconds), further attempts get 429 until the window has passed.
+LOGIN_FAILURE_LIMIT = envint("DEPOSITUM_LOGIN_FAILURE_LIMIT", 10)
+LOGIN_FAILURE_WINDOW = envint("DEPOSITUM_LOGIN_FAILURE_WINDOW", 300)
 # Accept SWORD deposits on behalf of another user (X-On-Behalf-Of) from users
 # with the permission "Can deposit on behalf of other users".
 SWORD_MEDIATION = envbool("DEPOSITUM_SWORD_MEDIATION", False)

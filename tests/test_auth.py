@@ -82,3 +82,35 @@ def test_it_ignores_malformed_authorization(alice, header):
     request = RequestFactory().get("/", HTTP_AUTHORIZATION=header)
 
     assert auth.authenticate_basic(request) is None
+
+
+def test_it_throttles_repeated_failures(alice, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    for _ in range(3):
+        assert auth.authenticate_basic(request_with("alice", "wrong")) is None
+
+    with pytest.raises(auth.Throttled) as raised:
+        auth.authenticate_basic(request_with("alice", "pw"))
+
+    assert raised.value.retry_after > 0
+    assert "Too many failed logins for 'alice' from 127.0.0.1" in str(raised.value)
+
+
+def test_it_forgets_failures_after_a_success(alice, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    for _ in range(2):
+        auth.authenticate_basic(request_with("alice", "wrong"))
+    auth.authenticate_basic(request_with("alice", "pw"))
+
+    for _ in range(2):
+        auth.authenticate_basic(request_with("alice", "wrong"))
+
+    auth.verified.clear()
+    assert auth.authenticate_basic(request_with("alice", "pw")) == alice
+
+
+def test_it_logs_user_and_address_but_not_password(alice, caplog):
+    auth.authenticate_basic(request_with("alice", "s3cret-guess"))
+
+    assert "'alice' from 127.0.0.1" in caplog.text
+    assert "s3cret-guess" not in caplog.text

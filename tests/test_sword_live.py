@@ -404,3 +404,22 @@ def test_it_rejects_zip_slip_before_queueing(server, entry):
 
     document = assert_sword_error(response, 400, "ErrorBadRequest")
     assert "evil.zip" in document.findtext(f"{{{ATOM_NS}}}summary")
+
+
+def test_it_answers_429_after_repeated_wrong_passwords(server):
+    # A user of its own, since the throttle would lock out a shared one.
+    server.run("createuser", "dave", "--password", "dave-password")
+    for _ in range(10):
+        requests.get(
+            f"{server.url}/sword/servicedocument", auth=("dave", "guess"), timeout=10
+        )
+
+    response = requests.get(
+        f"{server.url}/sword/servicedocument",
+        auth=("dave", "dave-password"),
+        timeout=10,
+    )
+
+    assert_sword_error(response, 429, "TooManyFailedLogins")
+    assert int(response.headers["Retry-After"]) > 0
+    assert "guess" not in server.log.read_text()

@@ -7,7 +7,7 @@ depositor's, the owner's or a staff user's login, by session or HTTP Basic.
 
 from django.http import Http404
 
-from depositum.sword.auth import authenticate_basic
+from depositum.sword.auth import Throttled, authenticate_basic
 
 
 def find_deposit(request, deposits, *, deposit_id=None, deposit_uuid=None):
@@ -41,7 +41,10 @@ def request_user(request):
     """Return the user of the session or of Basic credentials, or None."""
     if request.user.is_authenticated:
         return request.user
-    return authenticate_basic(request)
+    try:
+        return authenticate_basic(request)
+    except Throttled:
+        return None
 
 
 def may_look_up(request, deposit):

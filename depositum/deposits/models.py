@@ -138,3 +138,15 @@ class Worker(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class LoginFailure(models.Model):
+    """A failed HTTP Basic login, kept for DEPOSITUM_LOGIN_FAILURE_WINDOW seconds
+    to throttle password guessing per user name and client address."""
+
+    username = models.CharField(max_length=255)
+    address = models.CharField(max_length=64)
+    failed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["username", "address", "failed_at"])]

@@ -11,6 +11,9 @@ import time
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.utils import timezone
+
+from depositum.deposits.models import LoginFailure
 
 logger = logging.getLogger(__name__)
 
@@ -78,17 +81,54 @@ def authenticate_basic(request):
     if user is not None:
         return user
 
+    address = request.META.get("REMOTE_ADDR", "unknown")[:64]
+    check_throttle(username, address)
     user = authenticate(request, username=username, password=password)
     if user is not None:
         with verified_lock:
             verified[key] = (user.id, user.password, time.monotonic())
+        LoginFailure.objects.filter(username=username[:255], address=address).delete()
     else:
         logger.warning(
-            "Basic authentication failed for user %r from %s",
-            username,
-            request.META.get("REMOTE_ADDR", "unknown address"),
+            "Basic authentication failed for user %r from %s", username, address
         )
+        record_failure(username, address)
     return user
+
+
+class Throttled(Exception):
+    """Too many failed logins for a user name from one address."""
+
+    def __init__(self, username, address, retry_after):
+        super().__init__(
+            f"Too many failed logins for {username!r} from {address}: wait"
+            f" {retry_after} seconds, then try again with the right password"
+        )
+        self.retry_after = retry_after
+
+
+def check_throttle(username, address):
+    window = timezone.timedelta(seconds=settings.LOGIN_FAILURE_WINDOW)
+    failures = LoginFailure.objects.filter(
+        username=username[:255],
+        address=address,
+        failed_at__gte=timezone.now() - window,
+    ).order_by("failed_at")
+    if failures.count() < settings.LOGIN_FAILURE_LIMIT:
+        return
+
+    oldest = failures.first().failed_at
+    retry_after = max(1, int((oldest + window - timezone.now()).total_seconds()) + 1)
+    logger.warning(
+        "Login for user %r from %s throttled for %ss", username, address, retry_after
+    )
+    raise Throttled(username, address, retry_after)
+
+
+def record_failure(username, address):
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.LOGIN_FAILURE_WINDOW)
+    LoginFailure.objects.filter(failed_at__lt=cutoff).delete()
+    LoginFailure.objects.create(username=username[:255], address=address)
 
 
 CREDENTIALS_TTL = 300

@@ -30,7 +30,7 @@ from depositum.deposits.packages import (
 )
 from depositum.ingest.plan import IngestError
 from depositum.ingest.registry import accepted_packagings, get_extractor
-from depositum.sword.auth import authenticate_basic
+from depositum.sword.auth import Throttled, authenticate_basic
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,15 @@ def not_found_view(render_error):
 
 
 def require_user(request):
-    user = authenticate_basic(request)
+    try:
+        user = authenticate_basic(request)
+    except Throttled as e:
+        raise SwordError(
+            429,
+            DEPOSITUM_ERROR + "TooManyFailedLogins",
+            str(e),
+            headers={"Retry-After": str(e.retry_after)},
+        ) from None
     if user is None:
         raise SwordError(
             401,
