@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -275,15 +276,25 @@ def test_it_completes_every_deposit_once_despite_kills(cluster, tmp_path):
     rng = random.Random(20261204)
     dips = build_dips(tmp_path, 50)
     locations = []
+    halfway, restarted = threading.Event(), threading.Event()
+
+    def send_all():
+        for number, (dip, _) in enumerate(dips):
+            if number == len(dips) // 2:
+                # Half the deposits wait in the queue when it restarts.
+                halfway.set()
+                restarted.wait(60)
+            locations.append(cluster.deposit_by_reference(dip))
+
     # Deposits arrive while workers are killed and the queue restarts.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        sending = pool.submit(
-            lambda: [locations.append(cluster.deposit_by_reference(d)) for d, _ in dips]
-        )
-        restarted = False
+        sending = pool.submit(send_all)
         started = time.monotonic()
         states = {}
         while time.monotonic() - started < CHAOS_SECONDS:
+            if halfway.is_set() and not restarted.is_set():
+                cluster.restart_queue()
+                restarted.set()
             if sending.done():
                 sending.result()
                 states = cluster.states(locations)
@@ -291,9 +302,6 @@ def test_it_completes_every_deposit_once_despite_kills(cluster, tmp_path):
                     break
             if rng.random() < 0.6:
                 cluster.kill_something(rng)
-            if not restarted and len(locations) >= 25:
-                cluster.restart_queue()
-                restarted = True
             cluster.run("reconcile")
             time.sleep(rng.uniform(0.3, 1.0))
 
@@ -301,7 +309,7 @@ def test_it_completes_every_deposit_once_despite_kills(cluster, tmp_path):
         loc: s["state"] for loc, s in states.items() if s["state"] != "completed"
     }
     assert unfinished == {}
-    assert restarted
+    assert restarted.is_set()
     counts = cluster.counts()
     assert counts["aips"] == 50
     assert counts["descriptions"] == sum(len(list(p.nodes())) for _, p in dips)
