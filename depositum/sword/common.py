@@ -49,7 +49,7 @@ class SwordError(Exception):
 
 
 def sword_view(render_error):
-    """Answer SwordError and PackageError with `render_error(error, request)`."""
+    """Turn SwordError and PackageError into `render_error(error, request)`."""
 
     def decorator(view):
         @csrf_exempt
@@ -62,7 +62,7 @@ def sword_view(render_error):
                 error = e
 
             logger.warning(
-                "SWORD %s %s answered %s %s: %s",
+                "SWORD %s %s rejected with %s %s: %s",
                 request.method,
                 request.path,
                 error.status,
@@ -92,7 +92,7 @@ def error_renderer(error_document):
 
 
 def not_found_view(render_error):
-    """Return a view that answers any unknown SWORD URL with a 404 document."""
+    """Return a view that responds to any unknown SWORD URL with a 404 document."""
 
     @sword_view(render_error)
     def not_found(request):
@@ -165,8 +165,8 @@ def find_target(slug, user):
 
 
 def service_document_response(request, slug, build):
-    """Answer a service document request: GET with credentials, and `slug`
-    naming the description whose children to list, or None for the top.
+    """Return the service document for a GET with credentials. `slug` names the
+    description whose children to list, or is None for the top.
 
     `build(targets, url_for=..., packagings=..., mediation=...)` makes the
     document for one SWORD version.

@@ -190,7 +190,7 @@ def find_container(request, deposit_id):
         .first()
     )
     if deposit is not None and not (deposit.may_be_changed_by(user) or user.is_staff):
-        # The same answer as for a missing deposit, so ids reveal nothing.
+        # The same response as for a missing deposit, so ids reveal nothing.
         deposit = None
     if deposit is None:
         raise SwordError(
