@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "depositum.catalogue.middleware.content_security_policy",
 ]
 
 ROOT_URLCONF = "depositum.urls"
@@ -198,6 +199,8 @@ MAX_METS_MB = envint("DEPOSITUM_MAX_METS_MB", 1024)
 # Limits on an uploaded zip, checked before it is unpacked.
 ZIP_MAX_ENTRIES = envint("DEPOSITUM_ZIP_MAX_ENTRIES", 500_000)
 ZIP_MAX_UNCOMPRESSED = envint("DEPOSITUM_ZIP_MAX_UNCOMPRESSED", 1024**4)
+# Access copies are mostly compressed already, and METS text packs about 10:1.
+ZIP_MAX_RATIO = envint("DEPOSITUM_ZIP_MAX_RATIO", 200)
 # User-Agent values (case-insensitive prefixes) whose deposits receive 302 Found
 # instead of 202 Accepted, because stock Archivematica records any other status,
 # 202 included, as a failed upload.

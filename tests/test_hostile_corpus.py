@@ -289,3 +289,32 @@ def test_corpus_left_nothing_outside_and_no_partial_trees(server):
     output = server.run("shell", "-c", script).stdout
     (line,) = [line for line in output.splitlines() if line.startswith("ORPHANS ")]
     assert json.loads(line.removeprefix("ORPHANS ")) == 0
+
+
+def test_zip_bomb_ratio_gets_400(server):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(METS.decode(), "<m/>")
+        archive.writestr("dip/objects/bomb.bin", b"\0" * (20 * 1024 * 1024))
+    body = buffer.getvalue()
+
+    response = requests.post(
+        f"{server.url}/sword/deposit/fonds",
+        headers={"X-Packaging": DIP},
+        data=body,
+        auth=ALICE[:2],
+        timeout=30,
+    )
+
+    assert_error(response, 400, "ErrorBadRequest")
+    assert "zip bomb" in etree.fromstring(response.content).findtext(
+        f"{{{ATOM}}}summary"
+    )
+
+
+def test_html_pages_carry_security_headers(server):
+    response = requests.get(f"{server.url}/", timeout=10)
+
+    assert "script-src 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

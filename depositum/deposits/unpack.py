@@ -56,6 +56,15 @@ def check_entries(name, entries):
         )
 
     for entry in entries:
+        if entry.compress_size and entry.file_size / entry.compress_size > (
+            settings.ZIP_MAX_RATIO
+        ):
+            raise IngestError(
+                f"The zip {name} has an entry {entry.filename!r} that unpacks"
+                f" {entry.file_size // entry.compress_size} times its packed size,"
+                f" over the limit of {settings.ZIP_MAX_RATIO}"
+                " (DEPOSITUM_ZIP_MAX_RATIO): it looks like a zip bomb"
+            )
         path = PurePosixPath(entry.filename.replace("\\", "/"))
         if path.is_absolute() or ".." in path.parts:
             raise IngestError(
