@@ -183,6 +183,7 @@ def server(request, tmp_path_factory):
             "DEPOSITUM_SWORD_MEDIATION": "true",
             # Small enough for a test to go over it.
             "DEPOSITUM_MAX_UPLOAD_KB": "10240",
+            "DEPOSITUM_UPLOAD_READ_TIMEOUT": "3",
             "DJANGO_SETTINGS_MODULE": "depositum.settings",
         }
     )

@@ -318,3 +318,24 @@ def test_html_pages_carry_security_headers(server):
     assert "script-src 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_stalled_upload_gets_408_and_leaves_no_file(server):
+    credentials = base64.b64encode(f"{ALICE[0]}:{ALICE[1]}".encode()).decode()
+    uploads = server.data_dir / "uploads"
+    before = set(uploads.rglob("*")) if uploads.exists() else set()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+        conn.sendall(
+            (
+                "POST /sword/deposit/fonds HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Basic {credentials}\r\nX-Packaging: {DIP}\r\n"
+                "Content-Length: 5000\r\n\r\nPK\x03\x04"
+            ).encode()
+        )
+        # Send nothing more and keep the connection open.
+        answer = conn.recv(65536).decode("utf-8", "replace")
+
+    assert answer.startswith("HTTP/1.1 408")
+    assert "The upload stalled" in answer
+    leftovers = {p for p in uploads.rglob("*") if p.is_file()} - before
+    assert leftovers == set()

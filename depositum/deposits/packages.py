@@ -163,6 +163,12 @@ def store_upload(
                 received += len(chunk)
 
         if received < content_length:
+            logger.warning(
+                "Upload to %s ended after %s of %s bytes",
+                dest,
+                received,
+                content_length,
+            )
             raise PackageError(
                 f"The request body ended after {received} of the {content_length}"
                 " bytes that Content-Length announced: send the whole zip again"
@@ -178,6 +184,22 @@ def store_upload(
             )
 
         check_zip(dest, display_name)
+    except OSError as e:
+        # Django reports a failed body read as UnreadablePostError, with the
+        # socket's error as its cause.
+        dest.unlink(missing_ok=True)
+        if not isinstance(e.__cause__ or e, TimeoutError):
+            logger.warning("Upload to %s broke after %s bytes: %s", dest, received, e)
+            raise PackageError(
+                f"The upload broke off after {received} of {content_length} bytes"
+                f" ({e}): send the zip again"
+            ) from None
+        logger.warning("Upload to %s stalled after %s bytes", dest, received)
+        raise PackageError(
+            f"The upload stalled: no data for {settings.UPLOAD_READ_TIMEOUT} seconds"
+            f" after {received} of {content_length} bytes. Send the zip again",
+            status=408,
+        ) from None
     except BaseException:
         dest.unlink(missing_ok=True)
         raise

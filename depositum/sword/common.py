@@ -346,13 +346,24 @@ def receive_part(request, folder, length, *, publish=True):
 
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{time.time_ns():020d}.zip"
-    size = store_upload(
-        request,
-        length,
-        folder / f"{name}.part",
-        expected_md5=expected,
-        display_name=filename or "in the request body",
-    )
+    # gunicorn hands over its client socket; a read that waits longer than
+    # UPLOAD_READ_TIMEOUT then fails, so a stalled client does not hold a
+    # thread and a partial file forever.
+    client = request.META.get("gunicorn.socket")
+    previous_timeout = client.gettimeout() if client else None
+    if client:
+        client.settimeout(settings.UPLOAD_READ_TIMEOUT)
+    try:
+        size = store_upload(
+            request,
+            length,
+            folder / f"{name}.part",
+            expected_md5=expected,
+            display_name=filename or "in the request body",
+        )
+    finally:
+        if client:
+            client.settimeout(previous_timeout)
     part = {
         "name": name,
         "filename": filename,
