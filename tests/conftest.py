@@ -184,6 +184,7 @@ def server(request, tmp_path_factory):
             # Small enough for a test to go over it.
             "DEPOSITUM_MAX_UPLOAD_KB": "10240",
             "DEPOSITUM_UPLOAD_READ_TIMEOUT": "3",
+            "DEPOSITUM_UPLOAD_MIN_RATE_KB": "1",
             "DJANGO_SETTINGS_MODULE": "depositum.settings",
         }
     )

@@ -114,3 +114,12 @@ def test_it_logs_user_and_address_but_not_password(alice, caplog):
 
     assert "'alice' from 127.0.0.1" in caplog.text
     assert "s3cret-guess" not in caplog.text
+
+
+def test_it_throttles_every_spelling_of_an_account(alice, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    for login in ["alice", "alice@example.org", "ALICE@EXAMPLE.ORG"]:
+        auth.authenticate_basic(request_with(login, "wrong"))
+
+    with pytest.raises(auth.Throttled):
+        auth.authenticate_basic(request_with("Alice@Example.org", "pw"))

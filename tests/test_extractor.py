@@ -748,3 +748,20 @@ def test_it_rejects_mets_over_the_size_limit(tmp_path, settings):
         ArchivematicaDIPExtractor(dip).plan()
 
     assert "over the limit of 1 MB (DEPOSITUM_MAX_METS_MB)" in str(raised.value)
+
+
+def test_it_names_the_parser_limit_for_deep_nesting(tmp_path):
+    dip = build_dip(SAMPLE_10, tmp_path)
+    (mets,) = dip.glob("METS.*.xml")
+    depth = 300
+    mets.write_text(
+        '<mets:mets xmlns:mets="http://www.loc.gov/METS/">'
+        + "<mets:div>" * depth
+        + "</mets:div>" * depth
+        + "</mets:mets>"
+    )
+
+    with pytest.raises(IngestError) as raised:
+        ArchivematicaDIPExtractor(dip).plan()
+
+    assert "beyond the XML parser's safety limits" in str(raised.value)

@@ -333,9 +333,45 @@ def test_stalled_upload_gets_408_and_leaves_no_file(server):
             ).encode()
         )
         # Send nothing more and keep the connection open.
-        answer = conn.recv(65536).decode("utf-8", "replace")
+        answer = b""
+        while b"</sword:error>" not in answer:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        answer = answer.decode("utf-8", "replace")
 
     assert answer.startswith("HTTP/1.1 408")
     assert "The upload stalled" in answer
     leftovers = {p for p in uploads.rglob("*") if p.is_file()} - before
     assert leftovers == set()
+
+
+def test_trickled_upload_gets_408_at_its_deadline(server):
+    credentials = base64.b64encode(f"{ALICE[0]}:{ALICE[1]}".encode()).decode()
+    # 4000 bytes at the test server's 1 kB/s take at most about 4 seconds.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as conn:
+        conn.sendall(
+            (
+                "POST /sword/deposit/fonds HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Basic {credentials}\r\nX-Packaging: {DIP}\r\n"
+                "Content-Length: 4000\r\n\r\nPK"
+            ).encode()
+        )
+        conn.settimeout(1)
+        answer = b""
+        for _ in range(30):
+            try:
+                chunk = conn.recv(65536)
+            except TimeoutError:
+                conn.sendall(b"x")
+                continue
+            if not chunk:
+                break
+            answer += chunk
+            if b"</sword:error>" in answer:
+                break
+
+    text = answer.decode("utf-8", "replace")
+    assert text.startswith("HTTP/1.1 408")
+    assert "took longer than" in text

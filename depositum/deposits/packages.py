@@ -218,9 +218,13 @@ def check_zip(path, display_name):
             if not entries:
                 raise PackageError(f"The zip {display_name} is empty")
             check_entries(display_name, entries)
+            for entry in entries:
+                # Opening reads the local header, whose name must match the
+                # central directory that check_entries() examined.
+                archive.open(entry).close()
     except IngestError as e:
         raise PackageError(str(e)) from None
-    except zipfile.BadZipFile as e:
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
         raise PackageError(
             f"The request body is not a readable zip ({e}): send the DIP folder"
             " as a zip file, or deposit it by reference with Content-Location",

@@ -416,6 +416,13 @@ def parse_mets(path):
     try:
         tree = etree.parse(str(path), METS_PARSER)
     except etree.XMLSyntaxError as error:
+        if "XML_PARSE_HUGE" in str(error.msg):
+            raise IngestError(
+                f"{path.name} goes beyond the XML parser's safety limits at line"
+                f" {error.lineno} (elements nested more than 256 deep, or one text"
+                " or attribute over 10 MB): no Archivematica METS needs that, so"
+                " check where the file came from"
+            ) from error
         raise IngestError(
             f"{path.name} is not well-formed XML at line {error.lineno}: "
             f"{error.msg}. Export the DIP from Archivematica again."

@@ -82,18 +82,34 @@ def authenticate_basic(request):
         return user
 
     address = request.META.get("REMOTE_ADDR", "unknown")[:64]
-    check_throttle(username, address)
+    account = throttle_key(username)
+    check_throttle(account, address)
     user = authenticate(request, username=username, password=password)
     if user is not None:
         with verified_lock:
             verified[key] = (user.id, user.password, time.monotonic())
-        LoginFailure.objects.filter(username=username[:255], address=address).delete()
+        LoginFailure.objects.filter(username=account, address=address).delete()
     else:
         logger.warning(
             "Basic authentication failed for user %r from %s", username, address
         )
-        record_failure(username, address)
+        record_failure(account, address)
     return user
+
+
+def throttle_key(login):
+    """Return the name failures are counted under: the account's user name
+    for any spelling of it or of its email address, else the login itself,
+    both in lower case."""
+    User = get_user_model()
+    user = User.objects.filter(username=login).first()
+    if user is None and "@" in login:
+        users = User.objects.filter(email__iexact=login)[:2]
+        user = users[0] if len(users) == 1 else None
+    if user is None:
+        user = User.objects.filter(username__iexact=login).first()
+    name = user.get_username() if user is not None else login
+    return name.lower()[:255]
 
 
 class Throttled(Exception):
@@ -110,7 +126,7 @@ class Throttled(Exception):
 def check_throttle(username, address):
     window = timezone.timedelta(seconds=settings.LOGIN_FAILURE_WINDOW)
     failures = LoginFailure.objects.filter(
-        username=username[:255],
+        username=username,
         address=address,
         failed_at__gte=timezone.now() - window,
     ).order_by("failed_at")
@@ -128,7 +144,7 @@ def check_throttle(username, address):
 def record_failure(username, address):
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.LOGIN_FAILURE_WINDOW)
     LoginFailure.objects.filter(failed_at__lt=cutoff).delete()
-    LoginFailure.objects.create(username=username[:255], address=address)
+    LoginFailure.objects.create(username=username, address=address)
 
 
 CREDENTIALS_TTL = 300

@@ -4,6 +4,8 @@ mediation and the package itself."""
 import logging
 import os
 import shutil
+import socket
+import threading
 import time
 import uuid
 import zipfile
@@ -351,6 +353,7 @@ def receive_part(request, folder, length, *, publish=True):
     # thread and a partial file forever.
     client = request.META.get("gunicorn.socket")
     previous_timeout = client.gettimeout() if client else None
+    watchdog = UploadDeadline(client, length)
     if client:
         client.settimeout(settings.UPLOAD_READ_TIMEOUT)
     try:
@@ -361,7 +364,19 @@ def receive_part(request, folder, length, *, publish=True):
             expected_md5=expected,
             display_name=filename or "in the request body",
         )
+    except PackageError:
+        if watchdog.expired.is_set():
+            raise SwordError(
+                408,
+                "ErrorBadRequest",
+                f"The upload of {length} bytes took longer than"
+                f" {watchdog.seconds:.0f} seconds, the time it may take at"
+                f" {settings.UPLOAD_MIN_RATE_KB} kB/s: send it again over a faster"
+                " connection, or deposit the DIP by reference",
+            ) from None
+        raise
     finally:
+        watchdog.cancel()
         if client:
             client.settimeout(previous_timeout)
     part = {
@@ -373,6 +388,37 @@ def receive_part(request, folder, length, *, publish=True):
     if publish:
         publish_part(folder, part)
     return part
+
+
+class UploadDeadline:
+    """Stop reading an upload that is slower than UPLOAD_MIN_RATE_KB overall.
+
+    The socket's read timeout catches a client that stops sending, but not one
+    that trickles a byte now and then. When the deadline passes, the timer
+    shuts the socket for reading, so the body ends early and the response can
+    still be sent.
+    """
+
+    def __init__(self, client, length):
+        rate = settings.UPLOAD_MIN_RATE_KB * 1024
+        self.seconds = max(settings.UPLOAD_READ_TIMEOUT, length / rate)
+        self.expired = threading.Event()
+        self.timer = None
+        if client is not None:
+            self.timer = threading.Timer(self.seconds, self.expire, args=[client])
+            self.timer.daemon = True
+            self.timer.start()
+
+    def expire(self, client):
+        self.expired.set()
+        try:
+            client.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+
+    def cancel(self):
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 def publish_part(folder, part):
