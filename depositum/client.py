@@ -139,7 +139,7 @@ def deposit(session, args):
 
     if response.status_code not in (200, 201, 202, 302):
         raise ClientError(
-            f"the server answered {response.status_code}: {error_summary(response)}"
+            f"the server responded {response.status_code}: {error_summary(response)}"
         )
     location = response.headers.get("Location")
     if not location:
@@ -227,7 +227,7 @@ def status_url(deposit, base_url):
 def fetch_status(session, url):
     response = session.get(url, headers={"Accept": "application/json"})
     if response.status_code != 200:
-        raise ClientError(f"{url} answered {response.status_code}")
+        raise ClientError(f"{url} responded {response.status_code}")
     return response.json()
 
 

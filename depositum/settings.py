@@ -198,8 +198,8 @@ MAX_UPLOAD_SIZE_KB = envint("DEPOSITUM_MAX_UPLOAD_KB", 50 * 1024 * 1024)
 MAX_METS_MB = envint("DEPOSITUM_MAX_METS_MB", 1024)
 # Seconds an upload may go without sending data before it is dropped (408).
 UPLOAD_READ_TIMEOUT = envint("DEPOSITUM_UPLOAD_READ_TIMEOUT", 60)
-# Slowest average rate, in kB/s, at which an upload may arrive; a slower one is
-# dropped with 408 once it has taken the time that rate allows.
+# Slowest average rate, in kB/s, at which an upload may arrive. A slower upload
+# is dropped with 408 once it has taken the time that rate allows.
 UPLOAD_MIN_RATE_KB = envint("DEPOSITUM_UPLOAD_MIN_RATE_KB", 50)
 # Limits on an uploaded zip, checked before it is unpacked.
 ZIP_MAX_ENTRIES = envint("DEPOSITUM_ZIP_MAX_ENTRIES", 500_000)

@@ -6,7 +6,7 @@
 #
 # PACKAGE is a zip file to upload, or the name of a DIP folder already copied
 # into the server's deposit directory. Exits 0 when the deposit completed and 1
-# when it failed or the server refused it. Polling stops after TIMEOUT seconds
+# when it failed or the server rejected it. Polling stops after TIMEOUT seconds
 # (default 3600).
 set -eu
 
@@ -40,7 +40,7 @@ else
 fi
 
 if [ "$STATUS" != 201 ] && [ "$STATUS" != 202 ]; then
-    echo "Deposit refused with status $STATUS:" >&2
+    echo "Deposit rejected with status $STATUS:" >&2
     cat "$BODY" >&2
     echo >&2
     exit 1

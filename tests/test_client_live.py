@@ -53,7 +53,7 @@ def test_it_prints_the_server_error_summary(server, build):
     )  # fmt: skip
 
     assert result.returncode == 2
-    assert "answered 403" in result.stderr
+    assert "responded 403" in result.stderr
     assert "may not deposit into 'closed'" in result.stderr
 
 

@@ -2,7 +2,7 @@
 
 Each case is one request or one DIP with the status, SWORD error or deposit
 outcome it must get. After the corpus, a check that no file was written where
-the cases aimed, and that the catalogue holds no descriptions of an ingest
+the cases aimed, and that the catalogue contains no descriptions of an ingest
 that did not complete.
 """
 

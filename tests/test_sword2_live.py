@@ -191,7 +191,7 @@ def test_it_hides_a_container_from_other_users(server, build):
 
     fetched = requests.get(created.headers["Location"], auth=BOB[:2], timeout=10)
 
-    # The same answer as for an id that does not exist.
+    # The same response as for an id that does not exist.
     assert fetched.status_code == 404
 
 

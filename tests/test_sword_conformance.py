@@ -240,7 +240,7 @@ def test_dep1_entry_must_have_treatment(server, build):
     assert find(entry, SWORD1, "{}treatment").text
 
 
-def test_dep1_entry_should_echo_packaging_user_agent_and_no_op(server, build):
+def test_dep1_entry_echoes_request_headers(server, build):
     response = deposit1(server, zipped(build("10")), **{"User-Agent": "test-agent/1"})
 
     entry = xml(response)
@@ -290,7 +290,7 @@ def test_dep1_no_op_must_not_create_anything(server, build):
     assert dip.exists()
 
 
-def test_dep1_no_op_reports_a_package_that_would_fail(server, build):
+def test_dep1_no_op_reports_failing_package(server, build):
     dip = server.place(build("01", access_copies=False))
 
     response = deposit1(
@@ -354,7 +354,7 @@ def test_dep1_base64_checksum_is_accepted(server, build):
 
 
 def announce_body(server, path, length):
-    """Send headers that announce `length` bytes, no body; return the answer."""
+    """Send headers that announce `length` bytes but no body; return the response."""
     credentials = base64.b64encode(f"{ALICE[0]}:{ALICE[1]}".encode()).decode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
         conn.sendall(
@@ -372,7 +372,7 @@ def announce_body(server, path, length):
         return (head + b"\r\n\r\n" + body).decode("utf-8", "replace")
 
 
-def test_dep1_over_max_size_is_413_before_the_body_is_read(server):
+def test_dep1_over_max_size_is_413_early(server):
     answer = announce_body(server, "/sword/deposit/fonds", 20 * 1024 * 1024)
 
     assert answer.startswith("HTTP/1.1 413")
@@ -523,7 +523,7 @@ def test_dep2_must_answer_201_with_edit_iri_location(container, server):
     assert container.headers["Location"].startswith(f"{server.url}/sword2/edit/")
 
 
-def test_dep2_receipt_must_have_edit_edit_media_and_add(container):
+def test_dep2_receipt_must_have_edit_links(container):
     links = receipt_links(xml(container))
 
     assert links[("edit", None)] == container.headers["Location"]

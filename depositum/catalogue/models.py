@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-# The levels of description a catalogue knows, as AtoM ships them.
+# The levels of description of the catalogue: the list that AtoM ships with.
 LEVELS_OF_DESCRIPTION = [
     "Record group",
     "Fonds",

@@ -1,7 +1,7 @@
 """Who may see a deposit.
 
-Anyone who holds a deposit's UUID, which its deposit response returned, may
-read its status. Looking a deposit up by its sequential number needs the
+Anyone with a deposit's UUID, which its deposit response returned, may read
+its status. Looking a deposit up by its sequential number needs the
 depositor's, the owner's or a staff user's login, by session or HTTP Basic.
 """
 

@@ -1,6 +1,6 @@
 """The status of a deposit, the resource that a deposit's Location names.
 
-It answers JSON by default, an Atom entry to SWORD clients that ask for
+It returns JSON by default, an Atom entry to SWORD clients that request
 application/atom+xml, and the deposit's page to browsers.
 """
 

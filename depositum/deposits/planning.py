@@ -65,10 +65,10 @@ def reject_symlinks(folder):
             if os.path.islink(os.path.join(root, name)):
                 links.append(os.path.relpath(os.path.join(root, name), folder))
     if links:
-        shown = ", ".join(sorted(links)[:5])
+        first_links = ", ".join(sorted(links)[:5])
         more = f" and {len(links) - 5} more" if len(links) > 5 else ""
         raise IngestError(
-            f"The DIP folder {folder.name} contains symbolic links ({shown}{more}):"
+            f"The DIP folder {folder.name} contains symbolic links ({first_links}{more}):"
             " a DIP must contain regular files only. Copy it without links"
             " (rsync -rtz --copy-links) and deposit it again"
         )

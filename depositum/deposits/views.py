@@ -9,8 +9,8 @@ from depositum.deposits.models import Deposit
 def deposit_page(request, deposit_id=None, deposit_uuid=None):
     """Render the state, progress, warnings and error of a deposit.
 
-    By UUID the page is public like the JSON status, so whoever holds the link
-    a deposit response returned can follow it; it shows the depositor's user
+    By UUID the page is public like the JSON status, so the link in a deposit
+    response works for anyone who has it. The page shows the depositor's user
     name and never an email address.
     """
     deposits = Deposit.objects.select_related("depositor", "target", "top_description")

@@ -1,6 +1,6 @@
-"""What an extractor hands to the writer: a tree of descriptions to create.
+"""The ingest plan: the tree of descriptions an extractor passes to the writer.
 
-Extractors read a package format and return an IngestPlan; the writer turns any
+Extractors read a package format and return an IngestPlan. The writer turns any
 plan into catalogue rows and stored files. Nothing here touches the database.
 """
 

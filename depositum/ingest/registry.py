@@ -1,7 +1,7 @@
 """Extractors by SWORD packaging URI.
 
-The protocol layer asks this registry whether it accepts a packaging and which
-extractor reads it; a new package format registers here and needs no change to
+The protocol layer looks up here whether a packaging is accepted and which
+extractor reads it. A new package format registers here and needs no change to
 the SWORD views.
 """
 

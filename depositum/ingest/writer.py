@@ -228,8 +228,8 @@ def lock_catalogue():
 
     Concurrent transactions cannot see each other's new slugs or AIPs, so two
     ingests could pick the same slug and one would fail at commit. SQLite lets
-    one writer in at a time anyway; on PostgreSQL a transaction-level advisory
-    lock does the same for the write phase only, after the files are stored.
+    one writer in at a time anyway. On PostgreSQL a transaction-level advisory
+    lock does the same, for the write phase only, after the files are stored.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -247,7 +247,7 @@ class SlugAllocator:
     def __init__(self, old_slugs):
         self.old_slugs = old_slugs
         # Earlier slugs stay reserved for the descriptions that replace theirs.
-        self.taken = set(old_slugs.values())
+        self.slugs_in_use = set(old_slugs.values())
         self.read_bases = set()
 
     def allocate(self, key, title):
@@ -257,15 +257,15 @@ class SlugAllocator:
         base = slugify(title, max_length=SLUG_MAX_LENGTH) or "description"
         if base not in self.read_bases:
             in_use = Description.objects.filter(slug__startswith=base)
-            self.taken.update(in_use.values_list("slug", flat=True))
+            self.slugs_in_use.update(in_use.values_list("slug", flat=True))
             self.read_bases.add(base)
 
         candidate = base
         suffix = 1
-        while candidate in self.taken:
+        while candidate in self.slugs_in_use:
             suffix += 1
             candidate = f"{base}-{suffix}"
-        self.taken.add(candidate)
+        self.slugs_in_use.add(candidate)
         return candidate
 
 

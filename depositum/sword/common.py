@@ -243,8 +243,8 @@ def may_mediate(user):
 def mediated_owner(request, user, target):
     """Return the user named by X-On-Behalf-Of or On-Behalf-Of, or None.
 
-    An unknown owner is answered 403 TargetOwnerUnknown, as SWORD 2.0 has it;
-    SWORD 1.3 gave 401, but the mediator's own credentials were valid.
+    An unknown owner gets 403 TargetOwnerUnknown, as in SWORD 2.0. SWORD 1.3
+    gave 401, but the mediator's own credentials were valid.
     """
     name = request.headers.get("X-On-Behalf-Of") or request.headers.get("On-Behalf-Of")
     if not name:
@@ -348,9 +348,9 @@ def receive_part(request, folder, length, *, publish=True):
 
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{time.time_ns():020d}.zip"
-    # gunicorn hands over its client socket; a read that waits longer than
-    # UPLOAD_READ_TIMEOUT then fails, so a stalled client does not hold a
-    # thread and a partial file forever.
+    # gunicorn passes its client socket in the environ. With a timeout on it, a
+    # read that waits longer than UPLOAD_READ_TIMEOUT fails, so a stalled
+    # client cannot hold a thread and a partial file forever.
     client = request.META.get("gunicorn.socket")
     previous_timeout = client.gettimeout() if client else None
     watchdog = UploadDeadline(client, length)
@@ -432,11 +432,11 @@ def require_mets(record):
     if extractor.peek_aip_uuid(names) is None and not any(
         name.rstrip("/").split("/")[-1].startswith("METS.") for name in names
     ):
-        shown = record.filename or "the uploaded zip"
+        package_name = record.filename or "the uploaded zip"
         raise SwordError(
             400,
             "ErrorBadRequest",
-            f"{shown} contains no METS.<AIP UUID>.xml at its top or in its top"
+            f"{package_name} contains no METS.<AIP UUID>.xml at its top or in its top"
             " folder: send the whole DIP folder as one zip",
         )
 

@@ -95,10 +95,10 @@ def treatment_text(target):
 
 
 def deposit_entry(deposit, *, status_url, page_url, summary, verbose_description=None):
-    """Build the Atom entry that answers a deposit.
+    """Build the Atom entry of the response to a deposit.
 
-    Without `status_url` the entry answers an X-No-Op request: it has no links,
-    and its treatment says that nothing was stored.
+    Without `status_url` the entry is the response to an X-No-Op request. It
+    has no links, and its treatment states that nothing was stored.
     """
     no_op = status_url is None
     identifier = f"urn:uuid:{deposit.uuid}"

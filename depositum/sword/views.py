@@ -1,7 +1,7 @@
 """SWORD 1.3 endpoints: the service document and the deposit of a DIP.
 
-A deposit is answered as soon as its row is committed as queued; a worker does
-the ingest later, and the Location header leads to the deposit's status.
+The response to a deposit is sent as soon as its row is committed as queued. A
+worker does the ingest later, and the Location header leads to its status.
 """
 
 import logging
