@@ -68,8 +68,8 @@ def reject_symlinks(folder):
         first_links = ", ".join(sorted(links)[:5])
         more = f" and {len(links) - 5} more" if len(links) > 5 else ""
         raise IngestError(
-            f"The DIP folder {folder.name} contains symbolic links ({first_links}{more}):"
-            " a DIP must contain regular files only. Copy it without links"
+            f"The DIP folder {folder.name} contains symbolic links"
+            f" ({first_links}{more}): a DIP must contain regular files only. Copy it without links"
             " (rsync -rtz --copy-links) and deposit it again"
         )
 
