@@ -69,8 +69,8 @@ def reject_symlinks(folder):
         more = f" and {len(links) - 5} more" if len(links) > 5 else ""
         raise IngestError(
             f"The DIP folder {folder.name} contains symbolic links"
-            f" ({first_links}{more}): a DIP must contain regular files only. Copy it without links"
-            " (rsync -rtz --copy-links) and deposit it again"
+            f" ({first_links}{more}): a DIP must contain regular files only. Copy"
+            " it without links (rsync -rtz --copy-links) and deposit it again"
         )
 
 
