@@ -9,12 +9,12 @@ PORT ?= 8000
 # virtualenv of its own.
 SWORD2_VENV ?= .venv-sword2
 
-.PHONY: demo test lint install system-packages
+.PHONY: demo test lint install system-packages browser-packages
 
 demo: install
 	PORT=$(PORT) BIN=$(BIN) scripts/demo.sh
 
-test: install $(SWORD2_VENV)/.installed
+test: install browser-packages $(SWORD2_VENV)/.installed
 	DEPOSITUM_TEST_SWORD2_PYTHON=$(abspath $(SWORD2_VENV))/bin/python $(BIN)/pytest
 
 lint: install
@@ -39,3 +39,9 @@ $(SWORD2_VENV)/.installed:
 system-packages:
 	@command -v rsync >/dev/null || scripts/install-system-packages.sh rsync
 	@command -v curl >/dev/null || scripts/install-system-packages.sh curl
+
+# The browser tests drive Debian's Chromium through Playwright, and Chromium
+# needs a font to draw text in screenshots.
+browser-packages:
+	@command -v chromium >/dev/null || \
+		scripts/install-system-packages.sh chromium fonts-dejavu-core
