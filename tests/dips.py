@@ -75,6 +75,7 @@ def build_dip(
     access_copies=True,
     thumbnails=True,
     ocr=True,
+    ocr_text=None,
     skip_uuids=(),
 ):
     """Write a DIP folder for `mets_path` under `dest_dir` and return its path.
@@ -83,7 +84,8 @@ def build_dip(
     (<name>-<uuid>), else from the METS OBJID, else from a UUID derived from the
     file's bytes. `name` replaces the SIP name. Originals whose UUID is in
     `skip_uuids` get no access copy, thumbnail or OCR file, and with
-    `access_copies=False` objects/ stays empty.
+    `access_copies=False` objects/ stays empty. `ocr_text` replaces the
+    stand-in sentence written to every OCR file.
     """
     mets_path = Path(mets_path)
     root = etree.parse(
@@ -99,7 +101,14 @@ def build_dip(
     skipped = {value.lower() for value in skip_uuids}
     for file_uuid, href in original_files(root):
         if access_copies and file_uuid not in skipped:
-            write_access_files(dip, file_uuid, href, thumbnails=thumbnails, ocr=ocr)
+            write_access_files(
+                dip,
+                file_uuid,
+                href,
+                thumbnails=thumbnails,
+                ocr=ocr,
+                ocr_text=ocr_text,
+            )
     return dip
 
 
@@ -140,7 +149,7 @@ def original_files(root):
             yield file_uuid.lower(), location.get(XLINK_HREF, "")
 
 
-def write_access_files(dip, file_uuid, href, *, thumbnails, ocr):
+def write_access_files(dip, file_uuid, href, *, thumbnails, ocr, ocr_text=None):
     """Write the access copy of one original, and its thumbnail and OCR text."""
     original_name = href.rsplit("/", 1)[-1]
     stem, _, extension = original_name.rpartition(".")
@@ -155,7 +164,9 @@ def write_access_files(dip, file_uuid, href, *, thumbnails, ocr):
         thumbnail = jpeg_bytes(original_name, size=(100, 75))
         (dip / "thumbnails" / f"{file_uuid}.jpg").write_bytes(thumbnail)
     if ocr and kind in ("image", "document"):
-        text = f"OCR text recognised in {original_name}: lorem ipsum dolor sit amet\n"
+        text = ocr_text or (
+            f"OCR text recognised in {original_name}: lorem ipsum dolor sit amet\n"
+        )
         (dip / "OCRfiles" / f"{stem}-{file_uuid}.txt").write_text(text, "utf-8")
 
 
@@ -378,12 +389,18 @@ def main(argv=None):
         metavar="UUID",
         help="write no access copy for this original file UUID (repeatable)",
     )
+    parser.add_argument(
+        "--ocr-text",
+        metavar="TEXT",
+        help="text to write to every OCR file in place of the stand-in sentence",
+    )
     args = parser.parse_args(argv)
     dip = build_dip(
         args.mets_path,
         args.dest_dir,
         name=args.name,
         access_copies=not args.no_access_copies,
+        ocr_text=args.ocr_text,
         skip_uuids=args.skip_uuid,
     )
     print(dip)
