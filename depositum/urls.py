@@ -20,6 +20,9 @@ urlpatterns = [
     # A deposit's UUID is its public name; its number needs the depositor's login.
     path("deposits/<uuid:deposit_uuid>", deposits.deposit_page, name="deposit"),
     path("deposits/<int:deposit_id>", deposits.deposit_page, name="deposit-by-id"),
+    path("deposits/<uuid:deposit_uuid>/retry", deposits.retry, name="deposit-retry"),
+    path("dashboard", deposits.dashboard, name="dashboard"),
+    path("api/deposits", deposits_api.api_deposit_list, name="api-deposits"),
     path(
         "api/deposits/<uuid:deposit_uuid>",
         deposits_api.api_deposit,
@@ -35,6 +38,8 @@ urlpatterns = [
         catalogue.api_description,
         name="api-description",
     ),
+    path("api/openapi.json", deposits_api.openapi_json, name="openapi-json"),
+    path("api/openapi.yaml", deposits_api.openapi_yaml, name="openapi-yaml"),
     re_path(r"^media/(?P<path>.+)$", catalogue.media, name="media"),
     re_path(
         SWORD_PREFIX + r"servicedocument(?:/(?P<slug>[^/]+))?/?$",

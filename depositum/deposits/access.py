@@ -1,12 +1,16 @@
-"""Who may see a deposit.
+"""Who may see a deposit, list deposits or retry one.
 
 Anyone with a deposit's UUID, which its deposit response returned, may read
 its status. Looking a deposit up by its sequential number needs the
 depositor's, the owner's or a staff user's login, by session or HTTP Basic.
+The same users may retry a failed deposit. Staff users may list every
+deposit, and other users only those they deposited or own.
 """
 
+from django.db.models import Q
 from django.http import Http404
 
+from depositum.deposits.models import State
 from depositum.sword.auth import Throttled, authenticate_basic
 
 
@@ -38,13 +42,18 @@ def description_visible(request, deposit):
 
 
 def request_user(request):
-    """Return the user of the session or of Basic credentials, or None."""
+    """Return the user of the session or of Basic credentials, or None.
+
+    The result is kept on the request, so the credentials are checked once.
+    """
     if request.user.is_authenticated:
         return request.user
-    try:
-        return authenticate_basic(request)
-    except Throttled:
-        return None
+    if not hasattr(request, "_basic_user"):
+        try:
+            request._basic_user = authenticate_basic(request)
+        except Throttled:
+            request._basic_user = None
+    return request._basic_user
 
 
 def may_look_up(request, deposit):
@@ -52,3 +61,18 @@ def may_look_up(request, deposit):
     if user is None:
         return False
     return user.is_staff or deposit.may_be_changed_by(user)
+
+
+def may_retry(request, deposit):
+    """Return True if the user may queue this failed deposit again."""
+    return deposit.state == State.FAILED and may_look_up(request, deposit)
+
+
+def visible_deposits(user, deposits):
+    """Filter `deposits` to those that `user` may list.
+
+    Staff users see every deposit, other users those they deposited or own.
+    """
+    if user.is_staff:
+        return deposits
+    return deposits.filter(Q(depositor=user) | Q(owner=user))

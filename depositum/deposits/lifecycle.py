@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -117,6 +118,50 @@ def retry(deposit_id, token, message):
             error=message,
         )
     )
+
+
+def requeue_failed(deposit_id, username):
+    """Queue a failed deposit again for a fresh set of attempts.
+
+    Staff or the depositor ask for this after they fixed the cause, for example
+    a broken METS in the deposit directory. The package of a failed deposit
+    stays where it was received, so the next attempt reads it again. The old
+    error is logged, then cleared with the progress and timestamps. Return True
+    if the deposit was failed and is now queued. The message is handed to the
+    queue after the transaction commits.
+    """
+    previous = Deposit.objects.filter(id=deposit_id, state=State.FAILED)
+    error = previous.values_list("error", flat=True).first()
+    updated = previous.update(
+        state=State.QUEUED,
+        worker_token="",
+        enqueued_at=None,
+        attempts=0,
+        progress_done=0,
+        progress_total=0,
+        warnings=[],
+        error="",
+        started_at=None,
+        finished_at=None,
+        heartbeat_at=None,
+    )
+    if not updated:
+        logger.info(
+            "Deposit %s was not queued again, because it is not failed", deposit_id
+        )
+        return False
+
+    logger.warning(
+        "Deposit %s queued again by %s after the error: %s",
+        deposit_id,
+        username,
+        error,
+    )
+    signals.send(
+        signals.deposit_retried, deposit_id=deposit_id, reason=f"retried by {username}"
+    )
+    transaction.on_commit(lambda: enqueue(deposit_id))
+    return True
 
 
 def attempts(deposit_id):

@@ -95,6 +95,12 @@ class Deposit(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("mediate", "Can deposit on behalf of other users")]
+        # The dashboard and the deposit list show the newest deposits first,
+        # of all states or of one.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="deposit_newest"),
+            models.Index(fields=["state", "-created_at"], name="deposit_state_newest"),
+        ]
 
     def __str__(self):
         return f"Deposit {self.id} into {self.target_slug} ({self.state})"

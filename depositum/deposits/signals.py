@@ -12,7 +12,8 @@ signals in the worker, ingest_progress in the ingest's child process.
     ingest_progress(deposit_id, done, total)
     ingest_completed(deposit_id, seconds, files)
     ingest_failed(deposit_id, error)
-    deposit_retried(deposit_id, reason)   queued again after a lost worker or message
+    deposit_retried(deposit_id, reason)   queued again after a crash, a lost worker
+                                          or message, or a user's retry
 """
 
 import logging
