@@ -1,7 +1,10 @@
 #!/bin/sh
-# Run the single-machine demo: a demo user and target, `depositum serve`, and a
-# DIP built around a real Archivematica METS deposited through the client. The
-# server keeps running until Ctrl-C.
+# Run the single-machine demo: a demo user and target, `depositum serve`, and
+# three DIPs built around real Archivematica METS files, deposited through the
+# client: ten images with thumbnails, an arranged SIP with an MP3 and a DSpace
+# item whose OCR text contains the word printed at the end. Running it again
+# deposits the same DIPs again, which replaces their descriptions. The server
+# keeps running until Ctrl-C.
 set -eu
 
 BIN=${BIN:-.venv/bin}
@@ -37,16 +40,37 @@ until "$BIN/python" -c "import urllib.request; urllib.request.urlopen('$URL/')" 
     sleep 0.5
 done
 
-# The METS of an Archivematica 1.12 AIP of ten images (see tests/fixtures/mets).
+# Each DIP is built around one METS of tests/fixtures/mets (its README names
+# the source of each): 01 is an Archivematica 1.12 AIP of ten images, 05 an
+# arranged SIP with a "Hierarchical" structMap and one MP3, and 06 a DSpace item
+# with one PDF, whose OCR file gets the text below.
+OCR_WORD=wildebeest
+OCR_TEXT="Field notes, Serengeti, May 2006. At dawn the $OCR_WORD herds crossed \
+the river below the camp; we counted zebra and gazelle on the far bank."
 DIPS="$DEPOSITUM_DATA_DIR/demo-dips"
 rm -rf "$DIPS"
-DIP=$("$BIN/python" -m tests.dips tests/fixtures/mets/01_aipscan_images_am1.12.xml "$DIPS")
 mkdir -p "$DEPOSIT_DIR"
 
-"$BIN/depositum" deposit "$DIP" --url "$URL" --target demo \
-    --user demo --password demo --rsync-target "$DEPOSIT_DIR/" --wait
+# Build a DIP around a fixture METS (extra options go to tests.dips), rsync it
+# to the deposit directory and wait until its ingest ends.
+deposit_dip() {
+    METS=$1
+    shift
+    DIP=$("$BIN/python" -m tests.dips "tests/fixtures/mets/$METS" "$DIPS" "$@")
+    echo
+    echo "Depositing $(basename "$DIP")"
+    "$BIN/depositum" deposit "$DIP" --url "$URL" --target demo \
+        --user demo --password demo --rsync-target "$DEPOSIT_DIR/" --wait \
+        --poll-interval 0.5
+}
+
+deposit_dip 01_aipscan_images_am1.12.xml
+deposit_dip 05_metsrw_arranged_sip_hierarchical_am1.15.xml
+deposit_dip 06_metsrw_dmdsecs_in_filesec_ocr_am1.14.xml --ocr-text "$OCR_TEXT"
 
 echo
-echo "Home page: $URL/   Admin: $URL/admin/ (user demo, password demo)"
+echo "Home page:  $URL/   Admin: $URL/admin/ (user demo, password demo)"
+echo "OCR search: the word \"$OCR_WORD\" finds the PDF of the DSpace item by its OCR text:"
+echo "            $URL/search?q=$OCR_WORD"
 echo "depositum is serving on $URL; press Ctrl-C to stop."
 wait $SERVER
