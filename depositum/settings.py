@@ -6,6 +6,7 @@ lists the variables.
 """
 
 import os
+import socket
 from pathlib import Path
 
 import dj_database_url
@@ -93,6 +94,7 @@ INSTALLED_APPS = [
     "depositum.catalogue",
     "depositum.deposits",
     "depositum.sword",
+    "depositum.oai",
     "huey.contrib.djhuey",
 ]
 
@@ -236,6 +238,20 @@ if DEFAULT_PUBLICATION_STATUS not in ("published", "draft"):
     raise ImproperlyConfigured(
         f"DEPOSITUM_PUBLICATION_STATUS={DEFAULT_PUBLICATION_STATUS!r} is invalid:"
         " use published or draft"
+    )
+
+# The OAI-PMH provider at /oai (docs/oai-pmh.md). Record identifiers are
+# oai:<repository identifier>:<slug>, so the repository identifier must stay the
+# same for the life of the catalogue.
+OAI_REPOSITORY_IDENTIFIER = (
+    os.getenv("DEPOSITUM_OAI_REPOSITORY_IDENTIFIER") or socket.getfqdn()
+).lower()
+OAI_ADMIN_EMAILS = envlist("DEPOSITUM_OAI_ADMIN_EMAILS", [])
+OAI_PAGE_SIZE = envint("DEPOSITUM_OAI_PAGE_SIZE", 100)
+OAI_TOKEN_LIFETIME = envint("DEPOSITUM_OAI_TOKEN_LIFETIME", 24 * 3600)
+if OAI_PAGE_SIZE < 1:
+    raise ImproperlyConfigured(
+        f"DEPOSITUM_OAI_PAGE_SIZE={OAI_PAGE_SIZE} is invalid: use 1 or more, e.g. 100"
     )
 
 LOGGING = {

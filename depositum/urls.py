@@ -5,6 +5,7 @@ from depositum.catalogue import views as catalogue
 from depositum.deposits import api as deposits_api
 from depositum.deposits import health
 from depositum.deposits import views as deposits
+from depositum.oai import views as oai
 from depositum.sword import v2 as sword2
 from depositum.sword import views as sword
 
@@ -85,6 +86,7 @@ urlpatterns = [
     # Any other SWORD URL gets a SWORD error document, not an HTML page.
     re_path(SWORD2_PREFIX, sword2.not_found),
     re_path(SWORD_PREFIX, sword.not_found),
+    path("oai", oai.endpoint, name="oai"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
