@@ -10,8 +10,11 @@ import shutil
 
 import pytest
 import requests
+from django.utils import timezone
 from lxml import html
 
+from depositum.deposits import lifecycle
+from depositum.deposits.models import Deposit, Source, State
 from tests.conftest import ALICE, BOB, CAROL, mets_path
 
 DIP_PACKAGING = "http://purl.org/net/sword-types/METSArchivematicaDIP"
@@ -510,3 +513,64 @@ def test_retry_ignores_next_url_of_other_site(server, staff, failed_again):
 
     assert response.status_code == 302
     assert response.headers["Location"] == f"/deposits/{deposit['uuid']}"
+
+
+# The state change behind Retry, on the test database
+
+
+def make_deposit(**fields):
+    return Deposit.objects.create(
+        target_slug="fonds",
+        packaging=DIP_PACKAGING,
+        source=Source.REFERENCE,
+        path="/srv/deposits/broken-dip",
+        **fields,
+    )
+
+
+@pytest.mark.django_db
+def test_requeue_failed_resets_deposit(django_capture_on_commit_callbacks):
+    now = timezone.now()
+    deposit = make_deposit(
+        state=State.FAILED,
+        attempts=3,
+        error="The METS is not well-formed XML",
+        warnings=["a warning"],
+        progress_done=2,
+        progress_total=5,
+        started_at=now,
+        finished_at=now,
+        heartbeat_at=now,
+    )
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        requeued = lifecycle.requeue_failed(deposit.id, "dora")
+    deposit.refresh_from_db()
+
+    assert requeued is True
+    assert deposit.state == State.QUEUED
+    assert deposit.attempts == 0
+    assert deposit.error == ""
+    assert deposit.warnings == []
+    assert deposit.progress_done == 0
+    assert deposit.progress_total == 0
+    assert deposit.started_at is None
+    assert deposit.finished_at is None
+    assert len(callbacks) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "state", [State.QUEUED, State.PROCESSING, State.COMPLETED, State.COLLECTING]
+)
+def test_requeue_ignores_unfailed_deposit(django_capture_on_commit_callbacks, state):
+    deposit = make_deposit(state=state, attempts=1)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        requeued = lifecycle.requeue_failed(deposit.id, "dora")
+    deposit.refresh_from_db()
+
+    assert requeued is False
+    assert deposit.state == state
+    assert deposit.attempts == 1
+    assert callbacks == []
