@@ -18,6 +18,13 @@ SWORD2_PREFIX = r"^(?:/*index\.php)?/*sword2/"
 urlpatterns = [
     path("", catalogue.home, name="home"),
     path("descriptions/<slug:slug>", catalogue.description, name="description"),
+    path(
+        "descriptions/<slug:slug>/children",
+        catalogue.children,
+        name="description-children",
+    ),
+    path("descriptions/<slug:slug>/thumbnail", catalogue.thumbnail, name="thumbnail"),
+    path("descriptions/<slug:slug>/reference", catalogue.reference, name="reference"),
     # A deposit's UUID is its public name; its number needs the depositor's login.
     path("deposits/<uuid:deposit_uuid>", deposits.deposit_page, name="deposit"),
     path("deposits/<int:deposit_id>", deposits.deposit_page, name="deposit-by-id"),

@@ -1,11 +1,19 @@
 import datetime
+import hashlib
+import io
+import mimetypes
+import re
+import struct
 import uuid
+import zlib
 
 import pytest
+import requests
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from PIL import Image, ImageDraw
 
 from depositum.catalogue.models import (
     AIP,
@@ -16,6 +24,7 @@ from depositum.catalogue.models import (
     PublicationStatus,
 )
 from depositum.deposits.models import Deposit, Source, State
+from tests.conftest import ALICE
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +56,65 @@ def write_media_file(media_root, relative_path, content=JPEG_BYTES):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     return path
+
+
+def store_file(media_root, description, usage, relative_path, content, mime_type=""):
+    """Write a media file and its DigitalObject row, with its real size and hash."""
+    write_media_file(media_root, relative_path, content)
+    return DigitalObject.objects.create(
+        description=description,
+        usage=usage,
+        file=relative_path,
+        name=relative_path.rsplit("/", 1)[-1],
+        mime_type=mime_type or mimetypes.guess_type(relative_path)[0],
+        size=len(content),
+        checksum=hashlib.sha256(content).hexdigest(),
+    )
+
+
+def image_bytes(size, image_format="JPEG", mode="RGB"):
+    image = Image.new(mode, size, "white")
+    ImageDraw.Draw(image).rectangle((0, 0, size[0] // 2, size[1] // 2), "navy")
+    output = io.BytesIO()
+    image.save(output, image_format)
+    return output.getvalue()
+
+
+def pdf_bytes(page_size=(612, 792)):
+    """Return a one-page PDF that Pillow writes from an image."""
+    page = Image.new("RGB", page_size, "white")
+    draw = ImageDraw.Draw(page)
+    draw.text((40, 40), "Register of ships, 1851", fill="black")
+    draw.rectangle((40, 80, page_size[0] - 40, 160), fill="black")
+    output = io.BytesIO()
+    page.save(output, "PDF", resolution=72)
+    return output.getvalue()
+
+
+def png_header_bytes(width, height):
+    """Return a PNG that declares `width` x `height` pixels but holds one row.
+
+    Pillow reads the size from the header, so the file trips its
+    decompression-bomb check without taking memory to build.
+    """
+
+    def chunk(kind, data):
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" + bytes(width))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
+
+
+def served_image(response):
+    """Return the image of a streamed response, opened with Pillow."""
+    return Image.open(io.BytesIO(b"".join(response.streaming_content)))
 
 
 def page_slugs(response):
@@ -169,13 +237,30 @@ def test_it_lists_drafts_for_staff(client, alice, fonds):
     assert page_slugs(response) == ["closed-fonds", "harbour-office"]
 
 
-def test_it_counts_only_visible_children(client, fonds, series):
-    make_description("closed-series", fonds, publication_status=DRAFT)
+def test_it_counts_visible_descriptions_below(client, fonds, series, item):
+    closed = make_description("closed-series", fonds, publication_status=DRAFT)
+    make_description("closed-file", closed, publication_status=DRAFT)
+    make_digital_object(item, "master", "aips/hr/objects/register.jpg")
 
     response = client.get("/")
+    top = response.context["page_obj"][0]
 
-    assert response.context["page_obj"][0].child_count == 1
-    assert "1 child" in response.content.decode()
+    assert top.descendant_count == 2
+    assert top.digital_object_count == 1
+    assert "2 descriptions below" in response.content.decode()
+    assert "1 digital object" in response.content.decode()
+
+
+def test_it_counts_drafts_below_for_staff(client, alice, fonds, series, item):
+    closed = make_description("closed-series", fonds, publication_status=DRAFT)
+    make_digital_object(closed, "master", "aips/hr/objects/closed.jpg")
+    client.force_login(alice)
+
+    response = client.get("/")
+    top = response.context["page_obj"][0]
+
+    assert top.descendant_count == 3
+    assert top.digital_object_count == 1
 
 
 def test_it_shows_recent_deposits_to_staff(client, alice, deposit):
@@ -228,7 +313,13 @@ def test_it_shows_only_areas_with_values(client, fonds):
     response = client.get("/descriptions/harbour-office")
 
     headings = [area["heading"] for area in response.context["areas"]]
-    assert headings == ["Identity statement", "Context", "Content and structure"]
+    assert headings == [
+        "Identity statement",
+        "Context",
+        "Content and structure",
+        "Conditions of access and use",
+        "Access points",
+    ]
 
 
 def test_it_shows_description_fields(client, fonds):
@@ -320,17 +411,40 @@ def test_it_returns_404_for_unknown_slug(client):
     assert response.status_code == 404
 
 
-def test_it_shows_master_image_inline(client, item):
-    make_digital_object(item, "master", "aips/hr/objects/register-1851.jpg")
+def test_it_shows_master_image_in_viewer(client, media_root, item):
+    store_file(media_root, item, "master", "hr/register.jpg", image_bytes((800, 600)))
 
     response = client.get("/descriptions/register-1851")
     html = response.content.decode()
 
+    assert '<section class="viewer" aria-label="Image viewer" data-viewer>' in html
     assert (
-        '<img class="master" src="/media/aips/hr/objects/register-1851.jpg"'
-        ' alt="Register 1851">'
+        '<img class="viewer-image" src="/media/hr/register.jpg" alt="Register 1851">'
     ) in html
-    assert "image/jpeg" in html
+    assert '<button type="button" data-zoom="in">Zoom in</button>' in html
+    assert '<button type="button" data-zoom="out">Zoom out</button>' in html
+    assert '<a href="/media/hr/register.jpg"><img' in html
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "mime_type"),
+    [
+        ("register.tif", image_bytes((800, 600), "TIFF"), "image/tiff"),
+        ("register.bmp", image_bytes((800, 600), "BMP"), "image/bmp"),
+        ("register.jpg", image_bytes((2400, 1800)), "image/jpeg"),
+    ],
+)
+def test_it_shows_reference_image_in_viewer(
+    client, media_root, item, name, content, mime_type
+):
+    store_file(media_root, item, "master", f"hr/{name}", content, mime_type)
+
+    response = client.get("/descriptions/register-1851")
+
+    assert (
+        '<img class="viewer-image" src="/descriptions/register-1851/reference"'
+        ' alt="Register 1851">'
+    ) in response.content.decode()
 
 
 def test_it_links_thumbnail_to_pdf_master(client, item):
@@ -342,9 +456,8 @@ def test_it_links_thumbnail_to_pdf_master(client, item):
     response = client.get("/descriptions/register-1851")
     html = response.content.decode()
 
-    assert '<a href="/media/aips/hr/objects/register.pdf">' in html
-    assert 'src="/media/aips/hr/thumbnails/register.jpg"' in html
-    assert 'alt="Access copy of Register 1851"' in html
+    assert '<a class="preview" href="/media/aips/hr/objects/register.pdf">' in html
+    assert 'src="/descriptions/register-1851/thumbnail" alt="Register 1851"' in html
     assert "application/pdf" in html
 
 
@@ -555,6 +668,606 @@ def test_it_sends_html_media_as_sandboxed_download(client, media_root, item):
 
     assert response["Content-Disposition"] == 'attachment; filename="page.html"'
     assert response["Content-Security-Policy"] == "sandbox"
+
+
+# Hierarchy
+
+
+def make_siblings(parent, count, **fields):
+    return Description.objects.bulk_create(
+        Description(
+            parent=parent, slug=f"box-{n:02}", title=f"Box {n:02}", position=n, **fields
+        )
+        for n in range(count)
+    )
+
+
+def tree_slugs(html):
+    """Return the slugs that the hierarchy links to, in document order."""
+    hierarchy = html.split('<nav class="tree"', 1)[1].split("</nav>", 1)[0]
+    return re.findall(r'href="/descriptions/([\w-]+)"', hierarchy)
+
+
+def test_it_shows_hierarchy_landmark(client, item):
+    response = client.get("/descriptions/register-1851")
+    html = response.content.decode()
+
+    assert '<nav class="tree" aria-labelledby="hierarchy-heading">' in html
+    assert '<h2 id="hierarchy-heading">Hierarchy</h2>' in html
+    assert tree_slugs(html) == ["harbour-office", "ship-registers"]
+    assert '<span aria-current="page">Register 1851</span>' in html
+
+
+def test_it_shows_window_of_siblings_in_hierarchy(client, fonds):
+    make_siblings(fonds, 20)
+
+    response = client.get("/descriptions/box-10")
+    html = response.content.decode()
+
+    siblings = [slug for slug in tree_slugs(html) if slug.startswith("box-")]
+    assert siblings == [f"box-{n:02}" for n in (5, 6, 7, 8, 9, 11, 12, 13, 14, 15)]
+    assert 'href="/descriptions/harbour-office?page=1#children"' in html
+    assert "Earlier descriptions at this level" in html
+    assert "Later descriptions at this level" in html
+
+
+def test_it_closes_siblings_with_children(client, fonds, series, item):
+    make_description("letters", fonds, title="Letters", position=1)
+
+    response = client.get("/descriptions/letters")
+    html = response.content.decode()
+
+    assert (
+        '<details data-children-url="/descriptions/ship-registers/children">'
+    ) in html
+    assert '<details data-children-url="/descriptions/letters/children">' not in html
+    assert 'href="/descriptions/ship-registers#children"' in html
+
+
+def test_it_lists_first_children_in_hierarchy(client, fonds):
+    make_siblings(fonds, 30)
+
+    response = client.get("/descriptions/harbour-office")
+    html = response.content.decode()
+
+    assert tree_slugs(html) == [f"box-{n:02}" for n in range(25)]
+    assert 'data-tree-more="/descriptions/harbour-office/children?page=2"' in html
+
+
+def test_it_elides_middle_of_deep_path(client, fonds):
+    parent = fonds
+    for depth in range(10):
+        parent = make_description(f"level-{depth}", parent)
+
+    response = client.get("/descriptions/level-9")
+    html = response.content.decode()
+
+    assert tree_slugs(html) == [
+        "harbour-office",
+        "level-0",
+        "level-6",
+        "level-7",
+        "level-8",
+    ]
+    assert "5 more levels" in html
+    assert len(re.findall(r"<ul[ >]", html)) == html.count("</ul>")
+    assert len(re.findall(r"<li[ >]", html)) == html.count("</li>")
+
+
+def test_it_returns_children_fragment(client, fonds, series, item):
+    make_description("letters", fonds, title="Letters", position=1)
+
+    response = client.get("/descriptions/harbour-office/children")
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    assert tree_slugs(f'<nav class="tree">{html}</nav>') == [
+        "ship-registers",
+        "letters",
+    ]
+    assert 'data-children-url="/descriptions/ship-registers/children"' in html
+    assert "data-tree-more" not in html
+
+
+def test_it_paginates_children_fragment(client, fonds):
+    make_siblings(fonds, 60)
+
+    first = client.get("/descriptions/harbour-office/children").content.decode()
+    last = client.get("/descriptions/harbour-office/children?page=3").content.decode()
+
+    assert first.count('class="tree-leaf"') == 25
+    assert 'data-tree-more="/descriptions/harbour-office/children?page=2"' in first
+    assert 'href="/descriptions/harbour-office?page=1#children"' in first
+    assert last.count('class="tree-leaf"') == 10
+    assert "box-59" in last
+    assert "data-tree-more" not in last
+
+
+def test_it_links_previous_and_next_sibling(client, fonds):
+    make_siblings(fonds, 3)
+
+    html = client.get("/descriptions/box-01").content.decode()
+
+    assert '<a href="/descriptions/box-00" rel="prev">' in html
+    assert '<a href="/descriptions/box-02" rel="next">' in html
+
+
+def test_it_orders_siblings_of_equal_position_by_title(client, fonds):
+    for title in ("Charlie", "Alpha", "Bravo"):
+        make_description(title.lower(), fonds, title=title, position=0)
+
+    html = client.get("/descriptions/bravo").content.decode()
+
+    assert '<a href="/descriptions/alpha" rel="prev">' in html
+    assert '<a href="/descriptions/charlie" rel="next">' in html
+
+
+def test_it_omits_previous_of_first_sibling(client, fonds):
+    make_siblings(fonds, 2)
+
+    html = client.get("/descriptions/box-00").content.decode()
+
+    assert 'rel="prev"' not in html
+    assert '<a href="/descriptions/box-01" rel="next">' in html
+
+
+def test_it_links_top_level_siblings(client, fonds):
+    make_description("port-authority", title="Port Authority fonds", position=1)
+
+    html = client.get("/descriptions/harbour-office").content.decode()
+
+    assert '<a href="/descriptions/port-authority" rel="next">' in html
+
+
+# Large trees
+
+
+@pytest.fixture
+def big_tree(fonds):
+    """50,000 boxes under the fonds, and a chain of 200 levels below the first."""
+    Description.objects.bulk_create(
+        (
+            Description(
+                parent=fonds, slug=f"box-{n:05}", title=f"Box {n:05}", position=n
+            )
+            for n in range(50_000)
+        ),
+        batch_size=2000,
+    )
+    parent = Description.objects.get(slug="box-00000")
+    for depth in range(200):
+        parent = make_description(f"level-{depth:03}", parent)
+    return fonds
+
+
+def count_queries(client, url):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return response, len(queries)
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_it_bounds_queries_on_large_tree(client, alice, big_tree, staff):
+    if staff:
+        client.force_login(alice)
+    budget = 20
+
+    top, top_queries = count_queries(client, "/descriptions/harbour-office")
+    middle, middle_queries = count_queries(client, "/descriptions/box-25000")
+    deep, deep_queries = count_queries(client, "/descriptions/level-199")
+    home, home_queries = count_queries(client, "/")
+    _, fragment_queries = count_queries(
+        client, "/descriptions/harbour-office/children?page=2000"
+    )
+
+    assert top_queries <= budget
+    assert middle_queries <= budget
+    assert deep_queries <= budget
+    assert home_queries <= budget
+    assert fragment_queries <= budget
+    assert "(50000)" in top.content.decode()
+    assert '<a href="/descriptions/box-24999" rel="prev">' in middle.content.decode()
+    assert '<a href="/descriptions/box-25001" rel="next">' in middle.content.decode()
+    assert "?page=500#children" in middle.content.decode()
+    assert "?page=501#children" in middle.content.decode()
+    assert "196 more levels" in deep.content.decode()
+    assert "50200 descriptions below" in home.content.decode()
+
+
+def test_it_returns_page_of_child_slugs_as_json(client, big_tree):
+    response = client.get("/api/descriptions/harbour-office?page=2")
+    body = response.json()
+
+    assert body["children_count"] == 50_000
+    assert body["children"] == [f"box-{n:05}" for n in range(100, 200)]
+    assert body["children_next"] == (
+        "http://testserver/api/descriptions/harbour-office?page=3"
+    )
+
+
+# Digital objects
+
+
+def test_it_makes_thumbnail_of_image(client, media_root, item):
+    store_file(media_root, item, "master", "hr/register.tif", image_bytes((1600, 900)))
+
+    response = client.get("/descriptions/register-1851/thumbnail")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    image = served_image(response)
+    assert image.format == "JPEG"
+    assert image.size == (256, 144)
+    assert len(list((media_root / "hr" / ".derivatives").iterdir())) == 1
+
+
+def test_it_serves_cached_thumbnail(client, media_root, item):
+    store_file(media_root, item, "master", "hr/register.png", image_bytes((600, 600)))
+    client.get("/descriptions/register-1851/thumbnail")
+    (cached,) = (media_root / "hr" / ".derivatives").iterdir()
+    cached.write_bytes(image_bytes((10, 10)))
+
+    response = client.get("/descriptions/register-1851/thumbnail")
+
+    assert served_image(response).size == (10, 10)
+
+
+def test_it_makes_thumbnail_of_pdf_first_page(client, media_root, item):
+    store_file(media_root, item, "master", "hr/register.pdf", pdf_bytes())
+
+    response = client.get("/descriptions/register-1851/thumbnail")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    image = served_image(response)
+    assert max(image.size) == 256
+    assert image.size[0] < image.size[1]
+    # The page is white with a black bar.
+    assert image.convert("L").getextrema() == (0, 255)
+
+
+def test_it_prefers_dip_thumbnail(client, media_root, item):
+    store_file(media_root, item, "master", "hr/register.tif", image_bytes((800, 600)))
+    store_file(media_root, item, "thumbnail", "hr/thumb.jpg", image_bytes((100, 75)))
+
+    response = client.get("/descriptions/register-1851/thumbnail")
+
+    assert served_image(response).size == (100, 75)
+    assert not (media_root / "hr" / ".derivatives").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("broken.jpg", b"\xff\xd8\xff\xe0 not a JPEG"),
+        ("broken.pdf", b"%PDF-1.4\nnot a PDF\n"),
+        ("bomb.png", png_header_bytes(20_000, 20_000)),
+        ("empty.tif", b""),
+    ],
+)
+def test_it_sends_placeholder_for_unreadable_master(
+    client, media_root, item, name, content
+):
+    store_file(media_root, item, "master", f"hr/{name}", content)
+
+    response = client.get("/descriptions/register-1851/thumbnail")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert b"No preview" in b"".join(response.streaming_content)
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_it_sends_placeholder_for_missing_master_file(client, media_root, item):
+    make_digital_object(item, "master", "hr/gone.jpg")
+
+    response = client.get("/descriptions/register-1851/thumbnail")
+
+    assert response["Content-Type"] == "image/svg+xml"
+
+
+def test_it_returns_404_for_thumbnail_of_audio(client, media_root, item):
+    store_file(media_root, item, "master", "hr/bells.mp3", b"ID3", "audio/mpeg")
+
+    response = client.get("/descriptions/register-1851/thumbnail")
+
+    assert response.status_code == 404
+
+
+def test_it_makes_reference_image_of_tiff(client, media_root, item):
+    store_file(
+        media_root, item, "master", "hr/register.tif", image_bytes((3000, 2000), "TIFF")
+    )
+
+    response = client.get("/descriptions/register-1851/reference")
+
+    assert response.status_code == 200
+    assert served_image(response).size == (1200, 800)
+
+
+def test_it_returns_404_for_reference_of_pdf(client, media_root, item):
+    store_file(media_root, item, "master", "hr/register.pdf", pdf_bytes())
+
+    response = client.get("/descriptions/register-1851/reference")
+
+    assert response.status_code == 404
+
+
+def test_it_shows_thumbnails_in_child_list(client, media_root, series, item):
+    store_file(media_root, item, "master", "hr/register.pdf", pdf_bytes())
+
+    html = client.get("/descriptions/ship-registers").content.decode()
+
+    assert '<img class="thumbnail" src="/descriptions/register-1851/thumbnail"' in html
+
+
+def test_it_plays_audio_master(client, media_root, item):
+    store_file(media_root, item, "master", "hr/bells.mp3", b"ID3" * 100, "audio/mpeg")
+
+    html = client.get("/descriptions/register-1851").content.decode()
+
+    assert '<audio class="player" controls preload="metadata">' in html
+    assert '<source src="/media/hr/bells.mp3" type="audio/mpeg">' in html
+
+
+def test_it_plays_video_master(client, media_root, item):
+    store_file(media_root, item, "master", "hr/launch.mp4", b"\0" * 64, "video/mp4")
+
+    html = client.get("/descriptions/register-1851").content.decode()
+
+    assert '<video class="player" controls preload="metadata">' in html
+    assert '<source src="/media/hr/launch.mp4" type="video/mp4">' in html
+
+
+def test_it_links_master_download_with_size(client, media_root, item):
+    store_file(media_root, item, "master", "hr/bells.mp3", bytes(2048), "audio/mpeg")
+
+    html = client.get("/descriptions/register-1851").content.decode()
+
+    assert '<a href="/media/hr/bells.mp3" download="bells.mp3">Download</a>' in html
+    assert "bells.mp3 · audio/mpeg · 2.0\xa0KB" in html
+
+
+def test_it_collapses_ocr_text(client, digital_file):
+    digital_file.ocr_text = "Ship Mary Ann, from Bristol"
+    digital_file.save()
+
+    html = client.get("/descriptions/register-1851").content.decode()
+
+    assert '<details class="ocr">' in html
+    assert "<p>Ship Mary Ann, from Bristol</p>" in html
+
+
+def test_it_returns_thumbnail_url_as_json(client, media_root, item):
+    store_file(media_root, item, "master", "hr/register.pdf", pdf_bytes())
+
+    response = client.get("/api/descriptions/register-1851")
+
+    assert response.json()["thumbnail_url"] == (
+        "http://testserver/descriptions/register-1851/thumbnail"
+    )
+
+
+# Drafts
+
+
+@pytest.fixture
+def draft_item(media_root, series):
+    """A draft item with an image master and a DIP thumbnail, below a published
+    series."""
+    draft = make_description(
+        "closed-register",
+        series,
+        title="Closed register",
+        position=5,
+        publication_status=DRAFT,
+    )
+    store_file(media_root, draft, "master", "hr/closed.tif", image_bytes((900, 600)))
+    store_file(media_root, draft, "thumbnail", "hr/closed.jpg", image_bytes((90, 60)))
+    make_description("closed-page", draft, title="Closed page")
+    Deposit.objects.create(
+        state=State.COMPLETED,
+        target=series,
+        target_slug=series.slug,
+        top_description=draft,
+        packaging="http://purl.org/net/sword-types/METSArchivematicaDIP",
+        source=Source.REFERENCE,
+        path="/srv/deposits/closed",
+        finished_at=timezone.now(),
+    )
+    return draft
+
+
+DRAFT_URLS = [
+    "/descriptions/closed-register",
+    "/descriptions/closed-register/children",
+    "/descriptions/closed-register/thumbnail",
+    "/descriptions/closed-register/reference",
+    "/api/descriptions/closed-register",
+    "/media/hr/closed.tif",
+    "/media/hr/closed.jpg",
+]
+
+
+@pytest.mark.parametrize("url", DRAFT_URLS)
+def test_it_hides_draft_from_anonymous(client, draft_item, url):
+    response = client.get(url)
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("url", DRAFT_URLS)
+def test_it_shows_draft_to_staff_everywhere(client, alice, draft_item, url):
+    client.force_login(alice)
+
+    response = client.get(url)
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/descriptions/harbour-office",
+        "/descriptions/ship-registers",
+        "/descriptions/register-1851",
+        "/descriptions/ship-registers/children",
+        "/api/descriptions/ship-registers",
+    ],
+)
+def test_it_leaves_draft_out_of_pages(client, draft_item, item, url):
+    response = client.get(url)
+
+    assert response.status_code == 200
+    assert "closed-register" not in response.content.decode()
+    assert "Closed register" not in response.content.decode()
+
+
+def test_it_marks_drafts_for_staff(client, alice, draft_item, item):
+    client.force_login(alice)
+
+    page = client.get("/descriptions/ship-registers").content.decode()
+    fragment = client.get("/descriptions/ship-registers/children").content.decode()
+    home = client.get("/").content.decode()
+
+    draft_link = '<a href="/descriptions/closed-register">Closed register</a>'
+    assert f'{draft_link} <span class="badge">Draft</span>' in page
+    assert f'{draft_link} <span class="badge">Draft</span>' in fragment
+    assert f'{draft_link} <span class="badge">Draft</span>' in home
+
+
+def test_it_lists_recent_additions(client, draft_item, item):
+    deposit = Deposit.objects.create(
+        state=State.COMPLETED,
+        target=item.parent,
+        target_slug="ship-registers",
+        top_description=item,
+        packaging="http://purl.org/net/sword-types/METSArchivematicaDIP",
+        source=Source.REFERENCE,
+        path="/srv/deposits/register-1851",
+        finished_at=timezone.now() - datetime.timedelta(days=1),
+    )
+
+    response = client.get("/")
+
+    additions = response.context["recent_additions"]
+    assert [addition["description"].slug for addition in additions] == ["register-1851"]
+    assert additions[0]["at"] == deposit.finished_at
+
+
+def test_it_skips_draft_children_in_sibling_links(client, series, item, draft_item):
+    make_description("register-1852", series, title="Register 1852", position=9)
+
+    html = client.get("/descriptions/register-1851").content.decode()
+
+    assert '<a href="/descriptions/register-1852" rel="next">' in html
+
+
+# Page structure
+
+
+def test_it_serves_scripts_allowed_by_csp(client, item):
+    response = client.get("/descriptions/register-1851")
+
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    assert 'src="/static/depositum/tree.js" defer' in response.content.decode()
+
+
+def test_it_orders_headings_without_gaps(client, media_root, digital_file):
+    store_file(media_root, digital_file.description, "master", "hr/r.pdf", pdf_bytes())
+
+    html = client.get("/descriptions/register-1851").content.decode()
+
+    levels = [int(level) for level in re.findall(r"<h([1-6])[ >]", html)]
+    assert levels[0] == 1
+    assert levels.count(1) == 1
+    for previous, level in zip(levels, levels[1:], strict=False):
+        assert level <= previous + 1, levels
+
+
+def test_it_gives_every_image_alt_text(client, media_root, series, item):
+    store_file(media_root, item, "master", "hr/register.png", image_bytes((40, 40)))
+
+    pages = [
+        client.get("/").content.decode(),
+        client.get("/descriptions/ship-registers").content.decode(),
+        client.get("/descriptions/register-1851").content.decode(),
+    ]
+
+    for html in pages:
+        for tag in re.findall(r"<img\b[^>]*>", html):
+            assert re.search(r'\balt="[^"]*"', tag), tag
+
+
+# Live server
+
+
+def find_description(server, slug, wanted):
+    """Walk the JSON API from `slug` and return the first description for which
+    `wanted(body)` is true."""
+    queue = [slug]
+    while queue:
+        body = requests.get(f"{server.url}/api/descriptions/{queue.pop(0)}").json()
+        if wanted(body):
+            return body
+        queue.extend(body["children"])
+    raise AssertionError(f"no matching description below {slug}")
+
+
+def deposit_dip(server, dip):
+    response = requests.post(
+        f"{server.url}/sword/deposit/fonds",
+        headers={
+            "X-Packaging": "http://purl.org/net/sword-types/METSArchivematicaDIP",
+            "Content-Type": "application/zip",
+            "Content-Location": f"file:///{dip.name}",
+        },
+        auth=ALICE[:2],
+        timeout=60,
+    )
+    assert response.status_code == 202, response.text
+    status = server.wait(response.headers["Location"])
+    assert status["state"] == "completed", status
+    return status
+
+
+def master_of(body):
+    for digital_object in body["digital_objects"]:
+        if digital_object["usage"] == "master":
+            return digital_object
+    return None
+
+
+@pytest.mark.live
+def test_it_shows_deposited_image_and_audio(server, build, tmp_path):
+    images = deposit_dip(server, server.place(build("01", dest=tmp_path / "images")))
+    audio = deposit_dip(server, server.place(build("05", dest=tmp_path / "audio")))
+
+    image = find_description(
+        server, images["description"], lambda body: master_of(body) is not None
+    )
+    page = requests.get(image["url"], timeout=10).text
+    thumbnail = requests.get(image["thumbnail_url"], timeout=10)
+    sound = find_description(
+        server,
+        audio["description"],
+        lambda body: (master_of(body) or {}).get("mime_type") == "audio/mpeg",
+    )
+    sound_page = requests.get(sound["url"], timeout=10).text
+    sound_file = requests.get(master_of(sound)["url"], timeout=10)
+    script = requests.get(f"{server.url}/static/depositum/viewer.js", timeout=10)
+
+    assert 'aria-label="Image viewer"' in page
+    assert thumbnail.headers["Content-Type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(thumbnail.content)).format == "JPEG"
+    assert '<audio class="player" controls' in sound_page
+    assert sound_file.headers["Content-Type"] == "audio/mpeg"
+    assert sound_file.content[:2] == b"\xff\xfb"
+    assert script.status_code == 200
+    assert "javascript" in script.headers["Content-Type"]
 
 
 # Deposit page

@@ -1,8 +1,8 @@
 """Security headers for the HTML pages."""
 
-# The pages load only their own stylesheet and images, and run no script.
+# The pages load only their own stylesheet, scripts, images and media.
 POLICY = (
-    "default-src 'self'; img-src 'self' data:; media-src 'self'; script-src 'none';"
+    "default-src 'self'; img-src 'self' data:; media-src 'self'; script-src 'self';"
     " object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 

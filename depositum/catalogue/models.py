@@ -8,7 +8,7 @@ fills them, and PREMIS for technical properties and events.
 import re
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.urls import reverse
 
 # The levels of description of the catalogue: the list that AtoM ships with.
@@ -43,9 +43,18 @@ class PublicationStatus(models.TextChoices):
     PUBLISHED = "published", "Published"
 
 
+def sees_drafts(user):
+    """Return True if `user` may see draft descriptions: staff users only.
+
+    This is the catalogue's one publication rule. Pages, media, thumbnails,
+    the hierarchy and the JSON API all apply it through visible_to().
+    """
+    return user.is_authenticated and user.is_staff
+
+
 class DescriptionQuerySet(models.QuerySet):
     def visible_to(self, user):
-        if user.is_authenticated and user.is_staff:
+        if sees_drafts(user):
             return self
         return self.filter(publication_status=PublicationStatus.PUBLISHED)
 
@@ -78,7 +87,7 @@ class Description(models.Model):
     )
 
     # ISAD(G) 3.1, identity statement area.
-    identifier = models.CharField(max_length=1024, blank=True)
+    identifier = models.CharField("reference code", max_length=1024, blank=True)
     title = models.CharField(max_length=1024)
     date_display = models.CharField("dates", max_length=1024, blank=True)
     start_date = models.DateField(null=True, blank=True)
@@ -90,17 +99,22 @@ class Description(models.Model):
     creators = models.JSONField(default=list, blank=True)
     contributors = models.JSONField(default=list, blank=True)
     publishers = models.JSONField(default=list, blank=True)
+    archival_history = models.TextField(blank=True)
     acquisition = models.TextField("immediate source of acquisition", blank=True)
 
     # ISAD(G) 3.3 and 3.4, content, structure and access.
     scope_and_content = models.TextField(blank=True)
     access_conditions = models.TextField(blank=True)
-    languages = models.JSONField(default=list, blank=True)
-    location_of_originals = models.TextField(blank=True)
+    languages = models.JSONField("languages of the material", default=list, blank=True)
+    location_of_originals = models.TextField(
+        "existence and location of originals", blank=True
+    )
+    # ISAD(G) 3.6, notes area.
+    notes = models.TextField(blank=True)
 
     # Access points and the Dublin Core type.
-    subject_access_points = models.JSONField(default=list, blank=True)
-    place_access_points = models.JSONField(default=list, blank=True)
+    subject_access_points = models.JSONField("subjects", default=list, blank=True)
+    place_access_points = models.JSONField("places", default=list, blank=True)
     dc_type = models.CharField("DC type", max_length=255, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -110,7 +124,14 @@ class Description(models.Model):
 
     class Meta:
         ordering = ["position", "title", "id"]
-        indexes = [models.Index(fields=["parent", "position"])]
+        indexes = [
+            models.Index(fields=["parent", "position"]),
+            # Anonymous visitors page through the published children only.
+            models.Index(
+                fields=["parent", "publication_status", "position"],
+                name="catalogue_d_parent_status_idx",
+            ),
+        ]
         permissions = [("deposit_any", "Can deposit into any target description")]
 
     def __str__(self):
@@ -120,13 +141,37 @@ class Description(models.Model):
         return reverse("description", args=[self.slug])
 
     def ancestors(self):
-        """Return the ancestors of this description, the top-level one first."""
-        chain = []
-        node = self.parent
-        while node is not None:
-            chain.append(node)
-            node = node.parent
-        return chain[::-1]
+        """Return the ancestors of this description, the top-level one first.
+
+        Two queries whatever the depth: one recursive query for the ids, one
+        for the rows.
+        """
+        ids = ancestor_ids(self)
+        rows = Description.objects.in_bulk(ids)
+        return [rows[pk] for pk in ids if pk in rows]
+
+
+# Deepest hierarchy that the recursive queries follow. It stops the walk if a
+# parent loop was ever written to the table by hand.
+MAX_DEPTH = 10_000
+
+
+def ancestor_ids(description):
+    """Return the ids of the ancestors of `description`, the top-level one first."""
+    table = connection.ops.quote_name(Description._meta.db_table)
+    sql = f"""
+        WITH RECURSIVE chain (id, parent_id, depth) AS (
+            SELECT id, parent_id, 0 FROM {table} WHERE id = %s
+            UNION ALL
+            SELECT d.id, d.parent_id, chain.depth + 1
+            FROM {table} d JOIN chain ON d.id = chain.parent_id
+            WHERE chain.depth < %s
+        )
+        SELECT id FROM chain WHERE depth > 0 ORDER BY depth DESC
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [description.id, MAX_DEPTH])
+        return [row[0] for row in cursor.fetchall()]
 
 
 class TargetGrant(models.Model):

@@ -1,53 +1,68 @@
-"""Catalogue pages, the description JSON API and the media files they link to.
+"""Catalogue pages, the hierarchy fragments, the description JSON API, and the
+media files, thumbnails and reference images they link to.
 
 Every view shows only what Description.objects.visible_to(user) returns, so
 anonymous visitors see published descriptions and staff users see drafts too.
-The media view applies the same rule to the digital objects it serves.
+The media, thumbnail and reference views apply the same rule to the files they
+send, and answer 404 for anything under a draft.
 """
 
+import logging
 import mimetypes
 from pathlib import Path
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils.text import capfirst
 from django.views.decorators.http import require_safe
 
-from depositum.catalogue.models import Description, DigitalFile, DigitalObject
-from depositum.deposits.models import Deposit
+from depositum.catalogue import derivatives, tree
+from depositum.catalogue.areas import isad_areas
+from depositum.catalogue.models import (
+    Description,
+    DigitalFile,
+    DigitalObject,
+    sees_drafts,
+)
+from depositum.deposits.models import Deposit, State
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTIONS_PER_PAGE = 50
+# Child descriptions per request of the hierarchy fragment, and shown under the
+# current description in the hierarchy.
+TREE_CHILDREN_PER_PAGE = 25
+# Siblings shown on each side of the current description in the hierarchy.
+TREE_SIBLINGS = 5
+# Ancestors shown in the hierarchy before and after the levels it leaves out.
+TREE_HEAD_LEVELS = 2
+TREE_TAIL_LEVELS = 3
+API_CHILDREN_PER_PAGE = 100
 RECENT_DEPOSITS = 5
+RECENT_ADDITIONS = 5
 
-# Description fields under ISAD(G) area headings, in display order. The grouping
-# is looser than ISAD(G), because access points and the DC type are not ISAD(G)
-# elements, languages belong to 3.4 and location of originals to 3.5 (allied
-# materials). The JSON API returns these fields under their model names.
-ISAD_AREAS = [
-    (
-        "Identity statement",
-        ["identifier", "date_display", "level_of_description", "extent_and_medium"],
-    ),
-    ("Context", ["creators", "contributors", "publishers", "acquisition"]),
-    (
-        "Content and structure",
-        [
-            "scope_and_content",
-            "subject_access_points",
-            "place_access_points",
-            "dc_type",
-            "languages",
-        ],
-    ),
-    ("Conditions of access and use", ["access_conditions", "location_of_originals"]),
-]
 API_DESCRIPTION_FIELDS = [
-    *(name for _, names in ISAD_AREAS for name in names),
+    "identifier",
+    "date_display",
+    "level_of_description",
+    "extent_and_medium",
+    "creators",
+    "contributors",
+    "publishers",
+    "archival_history",
+    "acquisition",
+    "scope_and_content",
+    "subject_access_points",
+    "place_access_points",
+    "dc_type",
+    "languages",
+    "access_conditions",
+    "location_of_originals",
+    "notes",
     "start_date",
     "end_date",
 ]
@@ -78,16 +93,6 @@ API_PREMIS_EVENT_FIELDS = [
 ]
 USAGE_ORDER = list(DigitalObject.Usage.values)
 
-# Image types that browsers display in an <img>. A master access copy of
-# another type, such as TIFF, is shown through its thumbnail instead.
-WEB_IMAGE_TYPES = {
-    "image/avif",
-    "image/gif",
-    "image/jpeg",
-    "image/png",
-    "image/svg+xml",
-    "image/webp",
-}
 # Media types that can run script when a browser opens them from this site's
 # origin. The media view sends them as downloads in a sandbox.
 ACTIVE_CONTENT_TYPES = {
@@ -97,14 +102,28 @@ ACTIVE_CONTENT_TYPES = {
     "text/html",
     "text/xml",
 }
+PLACEHOLDER_PATH = settings.BASE_DIR / "static" / "depositum" / "placeholder.svg"
+# Thumbnails and reference images may be cached by the browser, not by shared
+# caches, because a description can return to draft.
+DERIVATIVE_CACHE_CONTROL = "private, max-age=3600"
 
 
 @require_safe
 def home(request):
     visible = Description.objects.visible_to(request.user)
-    top_level = _with_child_counts(visible.filter(parent=None), visible)
+    page_obj = _paginate(request, visible.filter(parent=None), DESCRIPTIONS_PER_PAGE)
+    top_level = list(page_obj)
+    _attach_thumbnail_urls(top_level)
+
+    counts = tree.subtree_counts(
+        [item.id for item in top_level], staff=sees_drafts(request.user)
+    )
+    for item in top_level:
+        item.descendant_count, item.digital_object_count = counts[item.id]
+
     ctx = {
-        "page_obj": _paginate(request, _with_thumbnails(top_level)),
+        "page_obj": page_obj,
+        "recent_additions": _recent_additions(visible),
         "recent_deposits": _recent_deposits(request.user),
     }
     return render(request, "home.html", ctx)
@@ -114,22 +133,81 @@ def home(request):
 def description(request, slug):
     visible = Description.objects.visible_to(request.user)
     description = get_object_or_404(_with_digital_objects(visible), slug=slug)
-    children = _with_child_counts(visible.filter(parent=description), visible)
-    digital_objects = {obj.usage: obj for obj in description.digital_objects.all()}
-    master = digital_objects.get(DigitalObject.Usage.MASTER)
-    show_master_inline = master is not None and master.mime_type in WEB_IMAGE_TYPES
 
+    children = tree.with_has_children(visible.filter(parent=description), visible)
+    page_obj = _paginate(
+        request, _with_child_counts(children, visible), DESCRIPTIONS_PER_PAGE
+    )
+    _attach_thumbnail_urls(list(page_obj))
+
+    ancestors = _ancestors_with_visibility(description, visible)
+    earlier, later = tree.sibling_window(description, visible, TREE_SIBLINGS + 1)
     ctx = {
         "description": description,
-        "breadcrumb": _breadcrumb(description, visible),
-        "areas": _isad_areas(description),
-        "master": master,
-        "thumbnail": digital_objects.get(DigitalObject.Usage.THUMBNAIL),
-        "show_master_inline": show_master_inline,
+        "breadcrumb": ancestors,
+        "areas": isad_areas(description),
+        "previous": earlier[-1] if earlier else None,
+        "next": later[0] if later else None,
+        "hierarchy": _hierarchy(description, ancestors, earlier, later, visible),
+        "page_obj": page_obj,
         "digital_file": _digital_file(description),
-        "page_obj": _paginate(request, _with_thumbnails(children)),
+        **_digital_object_context(description),
     }
     return render(request, "description.html", ctx)
+
+
+@require_safe
+def children(request, slug):
+    """Return one page of a description's children as HTML list items.
+
+    The hierarchy script inserts them when a reader expands a description. The
+    last item links to the next page, if there is one.
+    """
+    visible = Description.objects.visible_to(request.user)
+    parent = get_object_or_404(visible, slug=slug)
+    queryset = tree.with_has_children(visible.filter(parent=parent), visible)
+    page_obj = _paginate(request, queryset, TREE_CHILDREN_PER_PAGE)
+    ctx = {
+        "parent": parent,
+        "nodes": page_obj,
+        "page_obj": page_obj,
+        # The page of the parent's child list that holds the next child.
+        "list_page": page_obj.end_index() // DESCRIPTIONS_PER_PAGE + 1,
+    }
+    return render(request, "_tree_children.html", ctx)
+
+
+@require_safe
+def thumbnail(request, slug):
+    """Send the description's thumbnail: the DIP's own, or one made on request.
+
+    A thumbnail is made from an image or PDF master access copy. A master that
+    cannot be rendered gives the placeholder image instead of an error.
+    """
+    objects = _visible_digital_objects(request, slug)
+    dip_thumbnail = objects.get(DigitalObject.Usage.THUMBNAIL)
+    if dip_thumbnail is not None:
+        try:
+            path = derivatives.master_path(dip_thumbnail)
+        except derivatives.DerivativeError as e:
+            logger.warning("DIP thumbnail of description %s is missing: %s", slug, e)
+        else:
+            return _derivative_response(path, dip_thumbnail.mime_type)
+
+    master = objects.get(DigitalObject.Usage.MASTER)
+    if master is None or not derivatives.can_make_thumbnail(master):
+        raise Http404(f"description {slug} has no thumbnail")
+    return _make_derivative(slug, master, derivatives.thumbnail)
+
+
+@require_safe
+def reference(request, slug):
+    """Send a JPEG of the description's image master at most 1200 pixels wide
+    and high, made on request, or the placeholder if it cannot be made."""
+    master = _visible_digital_objects(request, slug).get(DigitalObject.Usage.MASTER)
+    if master is None or not derivatives.is_image(master):
+        raise Http404(f"description {slug} has no image to show")
+    return _make_derivative(slug, master, derivatives.reference)
 
 
 @require_safe
@@ -160,8 +238,8 @@ def media(request, path):
     return _file_response(file_path, digital_object)
 
 
-def _paginate(request, queryset):
-    return Paginator(queryset, DESCRIPTIONS_PER_PAGE).get_page(request.GET.get("page"))
+def _paginate(request, queryset, per_page):
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
 def _with_child_counts(queryset, visible):
@@ -176,12 +254,27 @@ def _with_child_counts(queryset, visible):
     return queryset.annotate(child_count=Coalesce(Subquery(children), 0))
 
 
-def _with_thumbnails(queryset):
-    """Prefetch each description's thumbnail into the list `thumbnails`."""
-    thumbnails = DigitalObject.objects.filter(usage=DigitalObject.Usage.THUMBNAIL)
-    return queryset.prefetch_related(
-        Prefetch("digital_objects", queryset=thumbnails, to_attr="thumbnails")
-    )
+def _attach_thumbnail_urls(descriptions):
+    """Set `thumbnail_url` on each description: its thumbnail view, or None.
+
+    A description has a thumbnail if the DIP gave one or if its master access
+    copy is an image or a PDF. One query serves the whole list.
+    """
+    usages = [DigitalObject.Usage.THUMBNAIL, DigitalObject.Usage.MASTER]
+    objects = DigitalObject.objects.filter(
+        description__in=[item.id for item in descriptions], usage__in=usages
+    ).only("description_id", "usage", "mime_type")
+    has_thumbnail = set()
+    for digital_object in objects:
+        if digital_object.usage == DigitalObject.Usage.THUMBNAIL:
+            has_thumbnail.add(digital_object.description_id)
+        elif derivatives.can_make_thumbnail(digital_object):
+            has_thumbnail.add(digital_object.description_id)
+
+    for item in descriptions:
+        item.thumbnail_url = None
+        if item.id in has_thumbnail:
+            item.thumbnail_url = reverse("thumbnail", args=[item.slug])
 
 
 def _with_digital_objects(queryset):
@@ -190,16 +283,39 @@ def _with_digital_objects(queryset):
     )
 
 
+def _recent_additions(visible):
+    """Return the top descriptions of the latest completed deposits, newest first.
+
+    Deposits whose top description the user may not see are left out. The
+    queries read a bounded number of deposits, never the whole catalogue.
+    """
+    latest = (
+        Deposit.objects.filter(state=State.COMPLETED, top_description__isnull=False)
+        .order_by("-finished_at", "-id")
+        .values_list("top_description_id", "finished_at")[: RECENT_ADDITIONS * 4]
+    )
+    finished = {}
+    for description_id, finished_at in latest:
+        finished.setdefault(description_id, finished_at)
+
+    rows = visible.in_bulk(list(finished))
+    additions = []
+    for description_id, finished_at in finished.items():
+        if description_id in rows:
+            additions.append({"description": rows[description_id], "at": finished_at})
+    return additions[:RECENT_ADDITIONS]
+
+
 def _recent_deposits(user):
     if not user.is_staff:
         return []
     return Deposit.objects.select_related("depositor")[:RECENT_DEPOSITS]
 
 
-def _breadcrumb(description, visible):
+def _ancestors_with_visibility(description, visible):
     """Return the ancestors, the top-level one first, each with a `visible` flag.
 
-    A published description can sit below a draft. The template names such a
+    A published description can sit below a draft. The templates name such a
     draft ancestor without its title or a link.
     """
     ancestors = description.ancestors()
@@ -211,39 +327,100 @@ def _breadcrumb(description, visible):
     ]
 
 
-def _isad_areas(description):
-    """Return the ISAD(G) areas that have values, each with its rows of values.
+def _hierarchy(description, ancestors, earlier, later, visible):
+    """Return what the hierarchy shows around `description`.
 
-    Every row has a `label` and a list of `values`, so text fields and the
-    lists of names or access points render alike.
+    The path from the top level down to the parent is open. In a deep tree
+    only its first and last levels are shown, and `elided` counts the levels
+    left out. The parent's list shows up to TREE_SIBLINGS siblings on each side
+    of `description`, and `description` lists its first children. `earlier` and
+    `later` come with one sibling more than is shown, which tells whether more
+    exist on that side.
     """
-    areas = []
-    for heading, names in ISAD_AREAS:
-        rows = []
-        for name in names:
-            values = _display_values(description, name)
-            if values:
-                label = capfirst(Description._meta.get_field(name).verbose_name)
-                rows.append({"label": label, "values": values})
-        if rows:
-            areas.append({"heading": heading, "rows": rows})
-    return areas
+    head, tail, elided = ancestors, [], 0
+    if len(ancestors) > TREE_HEAD_LEVELS + TREE_TAIL_LEVELS:
+        head = ancestors[:TREE_HEAD_LEVELS]
+        tail = ancestors[-TREE_TAIL_LEVELS:]
+        elided = len(ancestors) - TREE_HEAD_LEVELS - TREE_TAIL_LEVELS
+
+    more_earlier = len(earlier) > TREE_SIBLINGS
+    more_later = len(later) > TREE_SIBLINGS
+    earlier = earlier[-TREE_SIBLINGS:]
+    later = later[:TREE_SIBLINGS]
+    earlier_page = later_page = None
+    if more_earlier or more_later:
+        # The pages of the parent's child list that hold the nearest hidden
+        # sibling on each side, counted from 0 in catalogue order.
+        index = tree.sibling_index(description, visible)
+        earlier_page = (index - len(earlier) - 1) // DESCRIPTIONS_PER_PAGE + 1
+        later_page = (index + len(later) + 1) // DESCRIPTIONS_PER_PAGE + 1
+
+    children = tree.with_has_children(visible.filter(parent=description), visible)
+    first_children = list(children[: TREE_CHILDREN_PER_PAGE + 1])
+    return {
+        "path": [*head, *tail],
+        "head_length": len(head),
+        "tail_length": len(tail),
+        "elided": elided,
+        "earlier": earlier,
+        "later": later,
+        "earlier_page": earlier_page if more_earlier else None,
+        "later_page": later_page if more_later else None,
+        "sibling_list_url": _sibling_list_url(description, ancestors),
+        "children": first_children[:TREE_CHILDREN_PER_PAGE],
+        "more_children": len(first_children) > TREE_CHILDREN_PER_PAGE,
+    }
 
 
-def _display_values(description, name):
-    value = getattr(description, name)
-    if name == "date_display" and not value:
-        value = _date_range(description.start_date, description.end_date)
-    if isinstance(value, list):
-        return [item for item in value if item]
-    return [value] if value else []
+def _sibling_list_url(description, ancestors):
+    """Return the URL of the page that lists `description` and its siblings.
+
+    That is the parent's page, or the home page for a top-level description.
+    It is None if the parent is a draft that the user may not see.
+    """
+    if description.parent_id is None:
+        return reverse("home")
+    parent = ancestors[-1]
+    if not parent["visible"]:
+        return None
+    return reverse("description", args=[parent["description"].slug])
 
 
-def _date_range(start, end):
-    if start and end and start != end:
-        return f"{start.isoformat()} – {end.isoformat()}"
-    date = start or end
-    return date.isoformat() if date else ""
+def _digital_object_context(description):
+    """Return the master, the thumbnail and how the page shows the master.
+
+    `viewer` is "image", "audio", "video", "pdf" or None. For an image,
+    `image_url` is the master itself if browsers display it at its size, and
+    else the reference image.
+    """
+    objects = {obj.usage: obj for obj in description.digital_objects.all()}
+    master = objects.get(DigitalObject.Usage.MASTER)
+    thumbnail = objects.get(DigitalObject.Usage.THUMBNAIL)
+    ctx = {
+        "master": master,
+        "thumbnail": thumbnail,
+        "viewer": None,
+        "image_url": None,
+        "thumbnail_url": None,
+    }
+    if thumbnail is not None or (
+        master is not None and derivatives.can_make_thumbnail(master)
+    ):
+        ctx["thumbnail_url"] = reverse("thumbnail", args=[description.slug])
+    if master is None:
+        return ctx
+
+    media_url = reverse("media", args=[master.file.name])
+    if derivatives.is_image(master):
+        ctx["viewer"] = "image"
+        ctx["image_url"] = media_url
+        if derivatives.needs_reference(master):
+            ctx["image_url"] = reverse("reference", args=[description.slug])
+    elif master.mime_type.startswith(("audio/", "video/")):
+        ctx["viewer"] = master.mime_type.split("/", 1)[0]
+    elif derivatives.is_pdf(master):
+        ctx["viewer"] = "pdf"
+    return ctx
 
 
 def _digital_file(description):
@@ -253,25 +430,75 @@ def _digital_file(description):
         return None
 
 
+def _visible_digital_objects(request, slug):
+    """Return {usage: DigitalObject} of a visible description, or raise Http404."""
+    visible = Description.objects.visible_to(request.user)
+    description = get_object_or_404(visible.only("id"), slug=slug)
+    return {obj.usage: obj for obj in description.digital_objects.all()}
+
+
+def _make_derivative(slug, master, make):
+    """Send the derivative that `make(master)` returns, or the placeholder."""
+    try:
+        path = make(master)
+    except derivatives.DerivativeError as e:
+        logger.warning("Cannot make an image of description %s: %s", slug, e)
+        return _placeholder_response()
+    except Exception:
+        # Image decoders parse untrusted files, and a reader should get the
+        # placeholder whatever they raise.
+        logger.exception("Image decoder failed on description %s", slug)
+        return _placeholder_response()
+    return _derivative_response(path, "image/jpeg")
+
+
+def _derivative_response(path, content_type):
+    response = FileResponse(path.open("rb"), content_type=content_type or "image/jpeg")
+    response["Cache-Control"] = DERIVATIVE_CACHE_CONTROL
+    return response
+
+
+def _placeholder_response():
+    response = FileResponse(PLACEHOLDER_PATH.open("rb"), content_type="image/svg+xml")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def _description_json(request, description, visible):
     fields = {name: getattr(description, name) for name in API_DESCRIPTION_FIELDS}
     children = visible.filter(parent=description).values_list("slug", flat=True)
+    children_page = _paginate(request, children, API_CHILDREN_PER_PAGE)
     digital_objects = sorted(
         description.digital_objects.all(), key=lambda obj: USAGE_ORDER.index(obj.usage)
     )
+    thumbnail_url = _digital_object_context(description)["thumbnail_url"]
     return {
         "slug": description.slug,
         "title": description.title,
         **fields,
         "publication_status": description.publication_status,
         "parent": _parent_slug(description, visible),
-        "children": list(children),
+        "children": list(children_page),
+        "children_count": children_page.paginator.count,
+        "children_next": _page_url(request, children_page),
         "url": request.build_absolute_uri(description.get_absolute_url()),
+        "thumbnail_url": (
+            request.build_absolute_uri(thumbnail_url) if thumbnail_url else None
+        ),
         "digital_objects": [
             _digital_object_json(request, obj) for obj in digital_objects
         ],
         "digital_file": _digital_file_json(_digital_file(description)),
     }
+
+
+def _page_url(request, page):
+    """Return the absolute URL of the page after `page`, or None on the last one."""
+    if not page.has_next():
+        return None
+    query = request.GET.copy()
+    query["page"] = page.next_page_number()
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
 def _parent_slug(description, visible):
