@@ -329,11 +329,17 @@ def segment(marker, payload):
     return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
 
 
-def silent_mp3_bytes(frames=10):
-    # MPEG-1 Layer III, 128 kbit/s, 44.1 kHz, mono: 417-byte frames. All-zero side
-    # information and main data decode as silence.
-    header = b"\xff\xfb\x90\xc0"
-    return (header + bytes(417 - len(header))) * frames
+def silent_mp3_bytes(seconds=3):
+    """Return `seconds` of silence as an MP3 file that browsers play.
+
+    Each frame is MPEG-1 Layer III at 128 kbit/s, 48 kHz, mono, without CRC:
+    1152 samples in 144 * 128000 / 48000 = 384 bytes, so no frame needs a
+    padding byte. Side information and main data that are all zero decode
+    as silence.
+    """
+    header = b"\xff\xfb\x94\xc0"
+    frames = round(seconds * 48000 / 1152)
+    return (header + bytes(384 - len(header))) * frames
 
 
 def mp4_placeholder_bytes():

@@ -46,23 +46,29 @@ class DescriptionAdmin(admin.ModelAdmin):
         ),
         (
             "Context",
-            {"fields": ["creators", "contributors", "publishers", "acquisition"]},
-        ),
-        (
-            "Content and structure",
             {
                 "fields": [
-                    "scope_and_content",
-                    "subject_access_points",
-                    "place_access_points",
-                    "dc_type",
-                    "languages",
+                    "creators",
+                    "contributors",
+                    "publishers",
+                    "archival_history",
+                    "acquisition",
                 ]
             },
         ),
         (
+            "Content and structure",
+            {"fields": ["scope_and_content", "dc_type"]},
+        ),
+        (
             "Conditions of access and use",
-            {"fields": ["access_conditions", "location_of_originals"]},
+            {"fields": ["access_conditions", "languages"]},
+        ),
+        ("Allied materials", {"fields": ["location_of_originals"]}),
+        ("Notes", {"fields": ["notes"]}),
+        (
+            "Access points",
+            {"fields": ["subject_access_points", "place_access_points"]},
         ),
     ]
 
