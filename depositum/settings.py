@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "depositum.deposits",
     "depositum.sword",
     "depositum.oai",
+    "depositum.search",
     "huey.contrib.djhuey",
 ]
 

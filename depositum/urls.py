@@ -6,6 +6,7 @@ from depositum.deposits import api as deposits_api
 from depositum.deposits import health
 from depositum.deposits import views as deposits
 from depositum.oai import views as oai
+from depositum.search import views as search
 from depositum.sword import v2 as sword2
 from depositum.sword import views as sword
 
@@ -18,6 +19,8 @@ SWORD2_PREFIX = r"^(?:/*index\.php)?/*sword2/"
 urlpatterns = [
     path("", catalogue.home, name="home"),
     path("descriptions/<slug:slug>", catalogue.description, name="description"),
+    path("search", search.search_page, name="search"),
+    path("api/search", search.api_search, name="api-search"),
     path(
         "descriptions/<slug:slug>/children",
         catalogue.children,
