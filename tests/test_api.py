@@ -29,6 +29,7 @@ TESTED_PATHS = {
     "/api/deposits",
     "/api/deposits/{deposit}",
     "/api/descriptions/{slug}",
+    "/api/search",
     "/api/openapi.json",
     "/api/openapi.yaml",
 }
@@ -327,6 +328,43 @@ def find_description_with_file(server, slug, limit=50):
             return description["slug"]
         queue.extend(description["children"])
     raise AssertionError(f"no description with a digital file below {slug}")
+
+
+# Search
+
+
+def test_search_finds_deposited_description(server, openapi, completed):
+    slug = find_description_with_file(server, completed["description"])
+    title = get(server, f"/api/descriptions/{slug}").json()["title"]
+    word = max(title.replace(".", " ").replace("_", " ").split(), key=len)
+
+    response = check(openapi, get(server, "/api/search", params={"q": word}))
+
+    matches = [r for r in response.json()["results"] if r["slug"] == slug]
+    assert response.status_code == 200
+    assert len(matches) == 1
+    assert "<mark>" in matches[0]["title_html"]
+
+
+def test_search_with_filters_and_facets(server, openapi, completed):
+    params = {"media": "image", "decade": ["1855", "2020"], "level": "Item"}
+
+    response = check(openapi, get(server, "/api/search", params=params))
+
+    filters = response.json()["filters"]
+    assert response.status_code == 200
+    assert filters["media"] == ["image"]
+    assert filters["decade"] == [2020]
+    assert filters["level"] == ["Item"]
+    assert "year" in response.json()["facets"]
+
+
+def test_search_without_query_lists_all(server, openapi, completed):
+    response = check(openapi, get(server, "/api/search"))
+
+    assert response.status_code == 200
+    assert response.json()["total"] >= completed["descriptions_created"]
+    assert response.json()["query"] == ""
 
 
 def test_openapi_lists_every_status_field(spec, server, completed):
