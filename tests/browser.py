@@ -1,0 +1,180 @@
+"""Playwright driving Debian's Chromium, for tests/test_browser.py.
+
+Playwright's own browser build is never downloaded: the tests launch the
+Chromium binary of Debian's `chromium` package, which `make test` installs.
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import requests
+
+from tests.conftest import ALICE
+
+CHROMIUM = Path(os.getenv("DEPOSITUM_TEST_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = Path(
+    os.getenv("DEPOSITUM_TEST_SCREENSHOTS")
+    or Path(__file__).resolve().parent.parent / "test-results" / "screenshots"
+)
+DIP_PACKAGING = "http://purl.org/net/sword-types/METSArchivematicaDIP"
+
+
+def chromium_arguments():
+    """Return the command-line switches for a headless Chromium under test."""
+    # Without this switch, Chromium rejects play() that no click started.
+    arguments = ["--autoplay-policy=no-user-gesture-required"]
+    # Chromium's sandbox does not start as root, and CI runs as root.
+    if os.geteuid() == 0:
+        arguments.append("--no-sandbox")
+    return arguments
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=chromium_arguments()
+    )
+
+
+class PageProblems:
+    """Console errors, uncaught exceptions and failed requests of one page."""
+
+    def __init__(self, page):
+        self.console_errors = []
+        self.page_errors = []
+        self.failed_requests = []
+        self.error_responses = []
+        page.on("console", self.on_console)
+        page.on("pageerror", self.on_page_error)
+        page.on("requestfailed", self.on_request_failed)
+        page.on("response", self.on_response)
+
+    def on_console(self, message):
+        if message.type == "error":
+            url = message.location.get("url", "")
+            self.console_errors.append(f"{message.text} ({url})")
+
+    def on_page_error(self, error):
+        self.page_errors.append(str(error))
+
+    def on_request_failed(self, request):
+        self.failed_requests.append(
+            f"{request.method} {request.url}: {request.failure}"
+        )
+
+    def on_response(self, response):
+        if response.status >= 400:
+            self.error_responses.append(f"HTTP {response.status} {response.url}")
+
+
+class Screenshots:
+    """Numbered full-page screenshots of one test, in a folder named after it."""
+
+    def __init__(self, test_name):
+        self.folder = SCREENSHOTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        self.step = 0
+
+    def take(self, page, label):
+        """Save a screenshot of `page` as the next step, `label`; return its path."""
+        self.step += 1
+        path = self.folder / f"{self.step:02d}-{label}.png"
+        page.screenshot(path=path, full_page=True)
+        return path
+
+
+def deposit(server, dip, target, credentials=ALICE[:2]):
+    """Deposit the DIP folder `dip` by reference and wait until it ends.
+
+    Returns the deposit status JSON, whatever the outcome.
+    """
+    placed = server.place(dip)
+    response = requests.post(
+        f"{server.url}/sword/deposit/{target}",
+        headers={
+            "X-Packaging": DIP_PACKAGING,
+            "Content-Location": f"file:///{placed.name}",
+        },
+        auth=credentials,
+        allow_redirects=False,
+        timeout=60,
+    )
+    assert response.status_code == 202, response.text
+    return server.wait(response.headers["Location"], timeout=120)
+
+
+# The shape of the large tree: a flat series of many files, and series of
+# subseries of files for depth. With the target, 50,000 descriptions in all.
+TREE_SERIES = 10
+TREE_SUBSERIES = 10
+TREE_FILES = 99
+TREE_FLAT_FILES = 39_988
+
+
+def build_large_tree(target_slug):
+    """Insert about 50,000 descriptions below the description `target_slug`.
+
+    Runs inside `depositum shell`, so it writes to the database of the server
+    whose settings the shell has. Returns the slug of a file four levels below
+    the target, in the middle of its siblings.
+    """
+    from depositum.catalogue.models import Description
+
+    target = Description.objects.get(slug=target_slug)
+
+    def insert(rows):
+        return Description.objects.bulk_create(rows, batch_size=2000)
+
+    flat = Description.objects.create(
+        parent=target,
+        slug=f"{target_slug}-flat",
+        title="Flat series",
+        level_of_description="Series",
+        position=TREE_SERIES,
+    )
+    insert(
+        Description(
+            parent=flat,
+            slug=f"{target_slug}-flat-{number:05d}",
+            title=f"Flat file {number:05d}",
+            level_of_description="File",
+            position=number,
+        )
+        for number in range(TREE_FLAT_FILES)
+    )
+
+    series = insert(
+        Description(
+            parent=target,
+            slug=f"{target_slug}-s{number:02d}",
+            title=f"Series {number:02d}",
+            level_of_description="Series",
+            position=number,
+        )
+        for number in range(TREE_SERIES)
+    )
+    subseries = insert(
+        Description(
+            parent=parent,
+            slug=f"{parent.slug}-u{number:02d}",
+            title=f"Subseries {number:02d}",
+            level_of_description="Subseries",
+            position=number,
+        )
+        for parent in series
+        for number in range(TREE_SUBSERIES)
+    )
+    files = insert(
+        Description(
+            parent=parent,
+            slug=f"{parent.slug}-f{number:02d}",
+            title=f"File {number:02d}",
+            level_of_description="File",
+            position=number,
+        )
+        for parent in subseries
+        for number in range(TREE_FILES)
+    )
+    return files[len(files) // 2 + TREE_FILES // 2].slug
