@@ -8,8 +8,11 @@ PORT ?= 8000
 # The PyPI sword2 client pins lxml below 5, so the tests run it from a
 # virtualenv of its own.
 SWORD2_VENV ?= .venv-sword2
+# metsrw, which the benchmark compares against, pins its own dependencies, so it
+# runs from a virtualenv of its own.
+BENCH_VENV ?= .venv-bench
 
-.PHONY: demo test lint install system-packages browser-packages
+.PHONY: demo test lint install system-packages benchmark browser-packages
 
 demo: install
 	PORT=$(PORT) BIN=$(BIN) scripts/demo.sh
@@ -27,6 +30,15 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Arguments go to benchmarks/run.py, e.g. make benchmark BENCHMARK_ARGS="--sizes 1000".
+benchmark: install $(BENCH_VENV)/.installed
+	$(BIN)/python benchmarks/run.py $(BENCHMARK_ARGS)
+
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet metsrw==0.7.0
 	touch $@
 
 $(SWORD2_VENV)/.installed:

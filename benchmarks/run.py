@@ -1,0 +1,1019 @@
+"""Measure depositum's big ingests, by-value uploads and by-reference deposits.
+
+    make benchmark
+    .venv/bin/python benchmarks/run.py [--sizes 1000,10000] [--only ingest]
+
+Three benchmarks run one after another on this machine, each against a private
+depositum on 127.0.0.1 in a temporary data directory, and print their figures
+as ratios to a baseline measured in the same run:
+
+ingest
+    For each size N, a DIP of N original files from benchmarks/generate_dip.py.
+    The floor is what any ingest of it must do: an lxml parse of the METS, a
+    bulk insert of N rows into the catalogue's description table of the same
+    database, and a copy of the access copies to a fresh directory. depositum's
+    end-to-end time runs from the deposit's creation (the by-reference request
+    was accepted) to its completion, with one `depositum worker --threads 1` on
+    the default SQLite database and SqliteHuey queue. metsrw 0.7.0's
+    `METSDocument.fromfile` parses the same METS in its own virtualenv. The
+    peak RSS is the VmHWM of the ingest child process, read every 20 ms.
+upload
+    A zip of about 1 GB deposited by value (the POST body is the zip) against
+    `cp` of the same file; both read it from the page cache. The client sends
+    the file with sendfile(2), so it costs little CPU. The server RSS is the
+    sum of VmRSS over the gunicorn master and its workers, read every 20 ms.
+latency
+    32 clients deposit by reference, as stock Archivematica does, for 20
+    seconds each and print p50, p99 and max latency and the throughput. It
+    runs on SQLite with SqliteHuey, then on PostgreSQL (a fresh database on
+    127.0.0.1:5432) with Redis or the PostgreSQL queue. No worker runs, so the
+    figures are those of the web server alone and the deposits stay queued.
+
+The exit status is 0 whenever the benchmarks ran, whatever the figures; 1 when
+one could not run and 130 after Ctrl-C. It needs Linux, for /proc.
+"""
+
+import argparse
+import base64
+import hashlib
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.generate_dip import generate_dip  # noqa: E402
+from benchmarks.worker_memory import (  # noqa: E402
+    ChildPeakSampler,
+    Stopped,
+    child_pids,
+    cpu_model,
+    free_port,
+    load_average,
+    private_environment,
+    proc_status_kb,
+)
+from tests.dips import build_dip  # noqa: E402
+
+DIP_PACKAGING = "http://purl.org/net/sword-types/METSArchivematicaDIP"
+USER = ("bench", "bench-password", "bench@example.org")
+TARGET = "bench-fonds"
+METSRW_PYTHON = REPO / ".venv-bench" / "bin" / "python"
+POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/13"
+# A METS of 50,000 generated files is about 1.1 GB, over the default limit.
+MAX_METS_MB = 4096
+SAMPLE_INTERVAL = 0.02
+INGEST_TIMEOUT = 3600
+
+# Targets, as ratios, MB and ms.
+INGEST_FLOOR_RATIO_TARGET = 3.0
+METSRW_SPEEDUP_TARGET = 20.0
+INGEST_RSS_TARGET_MB = 300
+UPLOAD_CP_RATIO_TARGET = 0.70
+UPLOAD_RSS_TARGET_MB = 100
+LATENCY_P99_TARGET_MS = 50.0
+
+METSRW_CODE = """
+import sys, time
+import metsrw
+started = time.perf_counter()
+document = metsrw.METSDocument.fromfile(sys.argv[1])
+print(time.perf_counter() - started, len(document.all_files()))
+"""
+
+
+def verdict(met):
+    return "met" if met else "NOT MET"
+
+
+def mib(kb):
+    return kb / 1024
+
+
+# The machine ----------------------------------------------------------------------
+
+
+def machine_lines(root):
+    with open("/proc/meminfo") as meminfo:
+        total_kb = int(meminfo.readline().split()[1])
+    mount = subprocess.run(
+        ["findmnt", "-no", "SOURCE,FSTYPE", "-T", str(root)],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    lines = [
+        ("date", datetime.now().astimezone().isoformat(timespec="seconds")),
+        ("commit", commit or "unknown"),
+        ("CPU", f"{cpu_model()}, {os.cpu_count()} cores"),
+        ("RAM", f"{total_kb / 1024 / 1024:.1f} GiB"),
+        ("disk", f"{mount or 'unknown'} ({root})"),
+        ("kernel", platform.release()),
+        ("Python", platform.python_version()),
+        ("SQLite", sqlite3.sqlite_version),
+        ("PostgreSQL", postgres_version() or "not reachable"),
+        ("load average (1 min)", f"{load_average():.2f}"),
+    ]
+    return lines
+
+
+def postgres_version():
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as connection:
+            return connection.execute("SHOW server_version").fetchone()[0]
+    except psycopg.OperationalError:
+        return None
+
+
+def print_table(title, rows):
+    print(f"\n{title}")
+    width = max(len(str(row[0])) for row in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+
+
+# The private depositum ------------------------------------------------------------
+
+
+class Service:
+    """`depositum serve --no-worker` and optionally one `depositum worker
+    --threads 1`, each in a process group of its own."""
+
+    def __init__(self, root, *, database_url=None, queue_url=None, extra_env=None):
+        self.data_dir = root / "data"
+        self.deposit_dir = self.data_dir / "deposits"
+        self.upload_dir = self.data_dir / "uploads"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = private_environment(self.data_dir)
+        self.env["DEPOSITUM_MAX_METS_MB"] = str(MAX_METS_MB)
+        if database_url:
+            self.env["DATABASE_URL"] = database_url
+        if queue_url:
+            self.env["DEPOSITUM_QUEUE_URL"] = queue_url
+        self.env.update(extra_env or {})
+        self.server = None
+        self.worker = None
+
+    def manage(self, *args):
+        result = subprocess.run(
+            [sys.executable, "-m", "depositum", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"depositum {' '.join(args)} failed with status"
+                f" {result.returncode}:\n{result.stdout}{result.stderr}"
+            )
+        return result.stdout
+
+    def start(self, *, worker):
+        self.deposit_dir.mkdir(parents=True)
+        self.manage("migrate", "-v0")
+        self.manage("createuser", USER[0], "--password", USER[1], "--email", USER[2])
+        self.manage(
+            "createtarget", TARGET, "--title", "Benchmark fonds", "--grant", USER[0]
+        )
+        bind = f"127.0.0.1:{self.port}"
+        self.server = self.spawn("server.log", "serve", "--no-worker", "--bind", bind)
+        self.wait_until_up()
+        if worker:
+            self.worker = self.spawn("worker.log", "worker", "--threads", "1")
+
+    def spawn(self, log_name, *args):
+        # The access log of every request would cost the latency benchmark time
+        # on this machine's two cores, so it goes to a file like the rest.
+        with open(self.data_dir / log_name, "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "depositum", *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_until_up(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                raise RuntimeError(
+                    f"depositum serve exited with status {self.server.returncode}:"
+                    f"\n{self.log_tail('server.log')}"
+                )
+            try:
+                if requests.get(self.url + "/healthz", timeout=5).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"depositum serve on {self.url} did not start in {timeout}s")
+
+    def log_tail(self, log_name, lines=30):
+        try:
+            text = (self.data_dir / log_name).read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def server_pids(self):
+        """Return the gunicorn master's pid and its workers' pids."""
+        return [self.server.pid, *child_pids(self.server.pid)]
+
+    def stop(self):
+        for process in (self.worker, self.server):
+            if process is None:
+                continue
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def deposit_by_reference(session, service, folder_name):
+    response = session.post(
+        f"{service.url}/sword/deposit/{TARGET}",
+        headers={
+            "X-Packaging": DIP_PACKAGING,
+            "Content-Type": "application/zip",
+            "Content-Location": f"file:///{folder_name}",
+        },
+        auth=USER[:2],
+        allow_redirects=False,
+        timeout=120,
+    )
+    if response.status_code not in (201, 202, 302):
+        raise RuntimeError(
+            f"Deposit of {folder_name} was rejected with HTTP"
+            f" {response.status_code}: {response.text[:2000]}"
+        )
+    return response.headers["Location"]
+
+
+# Ingest ---------------------------------------------------------------------------
+
+
+def floor_child(mets_path, objects_dir, count):
+    """Time the floor of an ingest in this process and print it as JSON.
+
+    Runs with the benchmark service's environment, so the insert goes to the
+    same database as depositum's ingest.
+    """
+    import django
+    from lxml import etree
+
+    started = time.perf_counter()
+    etree.parse(
+        mets_path, etree.XMLParser(resolve_entities=False, no_network=True)
+    ).getroot()
+    parsed = time.perf_counter()
+
+    django.setup()
+    from django.db import transaction
+
+    from depositum.catalogue.models import Description
+
+    target = Description.objects.get(slug=TARGET)
+    setup_done = time.perf_counter()
+    rows = [
+        Description(
+            parent=target,
+            position=index,
+            slug=f"floor-{uuid.uuid4().hex}",
+            title=f"Floor row {index}",
+            level_of_description="Item",
+        )
+        for index in range(count)
+    ]
+    with transaction.atomic():
+        Description.objects.bulk_create(rows, batch_size=1000)
+    inserted = time.perf_counter()
+
+    copy_dir = Path(
+        tempfile.mkdtemp(prefix="floor-copy-", dir=objects_dir.parent.parent)
+    )
+    for entry in os.scandir(objects_dir):
+        shutil.copyfile(entry.path, copy_dir / entry.name)
+    copied = time.perf_counter()
+
+    shutil.rmtree(copy_dir)
+    Description.objects.filter(slug__startswith="floor-").delete()
+    print(
+        json.dumps(
+            {
+                "parse": parsed - started,
+                "insert": inserted - setup_done,
+                "copy": copied - inserted,
+            }
+        )
+    )
+
+
+def measure_floor(service, dip, count):
+    (mets,) = dip.glob("METS.*.xml")
+    result = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "floor",
+            str(mets),
+            str(dip / "objects"),
+            str(count),
+        ],
+        env=service.env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"The floor measurement failed:\n{result.stderr[-3000:]}")
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["total"] = figures["parse"] + figures["insert"] + figures["copy"]
+    return figures
+
+
+def measure_metsrw(mets, limit):
+    """Return (seconds, None) for metsrw's parse, or (None, reason)."""
+    if not METSRW_PYTHON.exists():
+        return None, f"no {METSRW_PYTHON.relative_to(REPO)}: run `make benchmark`"
+    try:
+        result = subprocess.run(
+            [str(METSRW_PYTHON), "-c", METSRW_CODE, str(mets)],
+            capture_output=True,
+            text=True,
+            timeout=limit,
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"> {limit:.0f} s (stopped)"
+    if result.returncode != 0:
+        return None, f"failed: {result.stderr.strip().splitlines()[-1]}"
+    return float(result.stdout.split()[0]), None
+
+
+def seconds_between(start, end):
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def measure_ingest(service, dip_name):
+    """Deposit a DIP by reference, wait for its ingest and return the figures."""
+    sampler = ChildPeakSampler(service.worker.pid)
+    sampler.start()
+    session = requests.Session()
+    try:
+        location = deposit_by_reference(session, service, dip_name)
+        deadline = time.monotonic() + INGEST_TIMEOUT
+        while time.monotonic() < deadline:
+            if service.worker.poll() is not None:
+                raise RuntimeError(
+                    f"depositum worker exited:\n{service.log_tail('worker.log')}"
+                )
+            status = session.get(location, timeout=30).json()
+            if status["state"] in ("completed", "failed"):
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"Ingest of {dip_name} timed out: {status}")
+    finally:
+        sampler.stop()
+    if status["state"] != "completed":
+        raise RuntimeError(f"Ingest of {dip_name} failed: {status.get('error')}")
+    peaks = sampler.snapshot()
+    return {
+        "end_to_end": seconds_between(status["created_at"], status["finished_at"]),
+        "ingest": seconds_between(status["started_at"], status["finished_at"]),
+        "child_peak_kb": max(peaks.values()) if peaks else None,
+        "worker_peak_kb": proc_status_kb(service.worker.pid, "VmHWM"),
+    }
+
+
+def run_ingest(args, root):
+    service = Service(root / "ingest")
+    rows = []
+    try:
+        service.start(worker=True)
+        staging = service.data_dir / "staging"
+        for count in args.sizes:
+            print(f"\ningest: generating a DIP of {count:,} files ...", flush=True)
+            dip = generate_dip(count, staging, seed=count)
+            (mets,) = dip.glob("METS.*.xml")
+            mets_mb = mets.stat().st_size / 1e6
+
+            print(f"ingest: metsrw parse of {mets_mb:.0f} MB ...", flush=True)
+            metsrw_seconds, metsrw_note = measure_metsrw(mets, args.metsrw_limit)
+            print("ingest: floor ...", flush=True)
+            floor = measure_floor(service, dip, count)
+
+            # Renamed, not copied, into the deposit directory: the same file system.
+            placed = service.deposit_dir / dip.name
+            dip.rename(placed)
+            print("ingest: depositum ...", flush=True)
+            ingest = measure_ingest(service, placed.name)
+            rows.append((count, mets_mb, floor, metsrw_seconds, metsrw_note, ingest))
+            report_ingest_size(rows[-1])
+    finally:
+        service.stop()
+    return rows
+
+
+def report_ingest_size(row):
+    count, mets_mb, floor, metsrw_seconds, metsrw_note, ingest = row
+    ratio = ingest["end_to_end"] / floor["total"]
+    child_mb = mib(ingest["child_peak_kb"]) if ingest["child_peak_kb"] else None
+    metsrw_text = metsrw_note or f"{metsrw_seconds:.2f} s"
+    speedup_text = "n/a"
+    if metsrw_seconds:
+        speedup = metsrw_seconds / ingest["end_to_end"]
+        speedup_text = f"{speedup:.1f}x faster than metsrw's parse"
+        if count == 10_000:
+            speedup_text += (
+                f" (target: at least {METSRW_SPEEDUP_TARGET:g}x,"
+                f" {verdict(speedup >= METSRW_SPEEDUP_TARGET)})"
+            )
+    table = [
+        ("METS", f"{mets_mb:.0f} MB"),
+        (
+            "floor",
+            f"{floor['total']:.2f} s (lxml parse {floor['parse']:.2f}, bulk insert"
+            f" {floor['insert']:.2f}, copy {floor['copy']:.2f})",
+        ),
+        (
+            "depositum end to end",
+            f"{ingest['end_to_end']:.2f} s (ingest child {ingest['ingest']:.2f})",
+        ),
+        ("ratio to floor", f"{ratio:.2f}x"),
+        ("metsrw 0.7.0 parse", metsrw_text),
+        ("depositum vs metsrw", speedup_text),
+        (
+            "peak RSS of the ingest child",
+            f"{child_mb:.0f} MiB" if child_mb else "not read",
+        ),
+        ("peak RSS of the worker", f"{mib(ingest['worker_peak_kb']):.0f} MiB"),
+    ]
+    if count == 10_000:
+        table.append(
+            (
+                "targets",
+                f"ratio at most {INGEST_FLOOR_RATIO_TARGET:g}x:"
+                f" {verdict(ratio <= INGEST_FLOOR_RATIO_TARGET)};"
+                f" peak RSS at most {INGEST_RSS_TARGET_MB} MB:"
+                f" {verdict(child_mb is not None and child_mb * 1.048576 <= INGEST_RSS_TARGET_MB)}",
+            )
+        )
+    print_table(f"Ingest of a DIP of {count:,} files", table)
+
+
+# Upload ---------------------------------------------------------------------------
+
+
+def build_upload_zip(root, target_mb):
+    """Zip a generated DIP of about `target_mb` MB, with its entries stored."""
+    # A generated original takes about 85 KB in the zip: access copy, thumbnail
+    # and its share of the METS.
+    count = max(1, int(target_mb * 1e6 / 85_000))
+    dip = generate_dip(count, root / "upload-dip", seed=1)
+    path = root / f"{dip.name}.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted(dip.rglob("*")):
+            if file.is_file():
+                archive.write(file, f"{dip.name}/{file.relative_to(dip)}")
+    shutil.rmtree(dip.parent)
+    return path, count
+
+
+def post_file(port, path, file_path, authorization, content_md5=None):
+    """POST the file as the body over one connection.
+
+    Return (HTTP status, seconds from connecting to the end of the response,
+    response bytes).
+    """
+    size = file_path.stat().st_size
+    md5_header = f"Content-MD5: {content_md5}\r\n" if content_md5 else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\n"
+        f"Authorization: {authorization}\r\n"
+        f"X-Packaging: {DIP_PACKAGING}\r\n"
+        "Content-Type: application/zip\r\n"
+        f"Content-Disposition: attachment; filename={file_path.name}\r\n"
+        f"{md5_header}"
+        f"Content-Length: {size}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head)
+        with open(file_path, "rb") as body:
+            sock.sendfile(body)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    seconds = time.perf_counter() - started
+    status = int(response.split(b" ", 2)[1])
+    return status, seconds, response
+
+
+def proportional_set_size_kb(pid):
+    """Return the Pss of /proc/<pid>/smaps_rollup in kB, or 0 if `pid` is gone.
+
+    A page that n processes share counts 1/n in each, so the sum over forked
+    processes counts every page once, where the sum of VmRSS counts it n times.
+    """
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemorySampler(threading.Thread):
+    """Read the summed VmRSS and Pss of a set of processes every SAMPLE_INTERVAL
+    and keep the peaks, in kB."""
+
+    def __init__(self, pids):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak_rss_kb = 0
+        self.peak_pss_kb = 0
+        self.done = threading.Event()
+
+    def read(self):
+        rss = sum(proc_status_kb(pid, "VmRSS") or 0 for pid in self.pids)
+        pss = sum(proportional_set_size_kb(pid) for pid in self.pids)
+        return rss, pss
+
+    def run(self):
+        while not self.done.wait(SAMPLE_INTERVAL):
+            rss, pss = self.read()
+            self.peak_rss_kb = max(self.peak_rss_kb, rss)
+            self.peak_pss_kb = max(self.peak_pss_kb, pss)
+
+    def stop(self):
+        self.done.set()
+        self.join()
+
+
+def time_cp(source, dest):
+    started = time.perf_counter()
+    subprocess.run(["cp", str(source), str(dest)], check=True)
+    seconds = time.perf_counter() - started
+    dest.unlink()
+    return seconds
+
+
+def file_md5(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as file:
+        while chunk := file.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def upload_runs(args, service, zip_path, content_md5):
+    """Upload the zip args.upload_runs times, each after a cp of it.
+
+    Return the lists of cp and upload seconds and the memory sampler of each run.
+    """
+    authorization = (
+        "Basic " + base64.b64encode(f"{USER[0]}:{USER[1]}".encode()).decode()
+    )
+    size = zip_path.stat().st_size
+    cp_seconds, upload_seconds, samplers = [], [], []
+    for run in range(args.upload_runs):
+        cp_seconds.append(time_cp(zip_path, zip_path.parent / "cp.zip"))
+        sampler = MemorySampler(service.server_pids())
+        sampler.start()
+        status, seconds, response = post_file(
+            service.port,
+            f"/sword/deposit/{TARGET}",
+            zip_path,
+            authorization,
+            content_md5,
+        )
+        sampler.stop()
+        if status not in (201, 202, 302):
+            raise RuntimeError(f"The upload was rejected: {response[:2000]!r}")
+        upload_seconds.append(seconds)
+        samplers.append(sampler)
+        print(
+            f"upload{' with Content-MD5' if content_md5 else ''}: run {run + 1}:"
+            f" cp {size / cp_seconds[-1] / 1e6:.0f} MB/s,"
+            f" upload {size / seconds / 1e6:.0f} MB/s",
+            flush=True,
+        )
+        shutil.rmtree(service.upload_dir, ignore_errors=True)
+    return cp_seconds, upload_seconds, samplers
+
+
+def run_upload(args, root):
+    print(f"\nupload: building a zip of about {args.upload_mb} MB ...", flush=True)
+    zip_path, count = build_upload_zip(root, args.upload_mb)
+    size = zip_path.stat().st_size
+    content_md5 = file_md5(zip_path)
+    # Read it once more, so both cp and the upload take it from the page cache.
+    time_cp(zip_path, root / "warm.zip")
+
+    service = Service(root / "upload")
+    try:
+        service.start(worker=False)
+        # The first request of each gunicorn worker hashes the password; later
+        # ones find the credentials in the worker's cache.
+        for _ in range(4):
+            requests.get(f"{service.url}/sword/servicedocument", auth=USER[:2])
+        idle = MemorySampler(service.server_pids()).read()
+        plain = upload_runs(args, service, zip_path, None)
+        with_md5 = upload_runs(args, service, zip_path, content_md5)
+    finally:
+        service.stop()
+        zip_path.unlink(missing_ok=True)
+
+    rows = []
+    results = {}
+    for label, (cp_seconds, upload_seconds, samplers) in (
+        ("without Content-MD5", plain),
+        ("with Content-MD5", with_md5),
+    ):
+        cp_rate = size / statistics.median(cp_seconds) / 1e6
+        upload_rate = size / statistics.median(upload_seconds) / 1e6
+        ratio = upload_rate / cp_rate
+        peak_pss_mb = max(s.peak_pss_kb for s in samplers) * 1.024 / 1000
+        peak_rss_mb = max(s.peak_rss_kb for s in samplers) * 1.024 / 1000
+        results[label] = {"ratio": ratio, "pss_mb": peak_pss_mb}
+        rows += [
+            (f"{label}: cp", f"{cp_rate:.0f} MB/s"),
+            (f"{label}: upload", f"{upload_rate:.0f} MB/s"),
+            (
+                f"{label}: upload / cp",
+                f"{ratio:.2f} (target: at least {UPLOAD_CP_RATIO_TARGET:g},"
+                f" {verdict(ratio >= UPLOAD_CP_RATIO_TARGET)})",
+            ),
+            (
+                f"{label}: server memory, peak",
+                f"Pss {peak_pss_mb:.0f} MB (target: under {UPLOAD_RSS_TARGET_MB} MB,"
+                f" {verdict(peak_pss_mb < UPLOAD_RSS_TARGET_MB)}),"
+                f" VmRSS summed {peak_rss_mb:.0f} MB",
+            ),
+        ]
+    rows.append(
+        (
+            "server memory before the uploads",
+            f"Pss {idle[1] * 1.024 / 1000:.0f} MB, VmRSS summed"
+            f" {idle[0] * 1.024 / 1000:.0f} MB",
+        )
+    )
+    print_table(
+        f"By-value upload of a {size / 1e6:.0f} MB zip ({count:,} files, stored),"
+        f" median of {args.upload_runs} runs each",
+        rows,
+    )
+    return results
+
+
+# Latency --------------------------------------------------------------------------
+
+
+def latency_client(port, folder_names, warmup_until, stop_at, results):
+    """Deposit the folders in turn over one keep-alive connection until `stop_at`
+    and append (latency in seconds, HTTP status) for each timed request."""
+    authorization = (
+        "Basic " + base64.b64encode(f"{USER[0]}:{USER[1]}".encode()).decode()
+    )
+    headers = {
+        "Authorization": authorization,
+        "X-Packaging": DIP_PACKAGING,
+        "Content-Type": "application/zip",
+        "Content-Length": "0",
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    index = 0
+    while True:
+        now = time.perf_counter()
+        if now >= stop_at:
+            break
+        headers["Content-Location"] = (
+            f"file:///{folder_names[index % len(folder_names)]}"
+        )
+        index += 1
+        started = time.perf_counter()
+        try:
+            connection.request("POST", f"/sword/deposit/{TARGET}", headers=headers)
+            response = connection.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            status = 0
+        seconds = time.perf_counter() - started
+        if started >= warmup_until:
+            results.append((seconds, status))
+    connection.close()
+
+
+def latency_process(port, folder_names, threads, warmup_until, stop_at, queue):
+    results = []
+    workers = [
+        threading.Thread(
+            target=latency_client,
+            args=(port, folder_names, warmup_until, stop_at, results),
+        )
+        for _ in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    queue.put(results)
+
+
+def run_latency_on(args, root, label, database_url=None, queue_url=None):
+    service = Service(root, database_url=database_url, queue_url=queue_url)
+    service.start(worker=False)
+    try:
+        # Stock Archivematica's small DIP: the fixture METS of one file.
+        template = build_dip(
+            REPO / "tests/fixtures/mets/10_ss_METS.828c44bb_am1.12.xml",
+            root / "template",
+        )
+        names = []
+        for index in range(args.clients):
+            name = f"latency-{index:03d}-{template.name}"
+            shutil.copytree(template, service.deposit_dir / name, copy_function=os.link)
+            names.append(name)
+
+        processes = min(args.clients, 4)
+        threads_each = args.clients // processes
+        start_at = time.perf_counter()
+        warmup_until = start_at + args.latency_warmup
+        stop_at = warmup_until + args.latency_seconds
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        children = [
+            context.Process(
+                target=latency_process,
+                args=(
+                    service.port,
+                    names[index::processes],
+                    threads_each,
+                    warmup_until,
+                    stop_at,
+                    queue,
+                ),
+            )
+            for index in range(processes)
+        ]
+        for child in children:
+            child.start()
+        results = []
+        for _ in children:
+            results.extend(queue.get(timeout=args.latency_seconds + 300))
+        for child in children:
+            child.join()
+    finally:
+        service.stop()
+
+    latencies = sorted(
+        seconds for seconds, status in results if status in (202, 201, 302)
+    )
+    errors = sum(1 for _, status in results if status not in (202, 201, 302))
+    if not latencies:
+        raise RuntimeError(
+            f"No deposit succeeded on {label}:\n{service.log_tail('server.log')}"
+        )
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    figures = {
+        "label": label,
+        "requests": len(latencies),
+        "errors": errors,
+        "p50": p50,
+        "p99": p99,
+        "max": latencies[-1] * 1000,
+        "throughput": len(latencies) / args.latency_seconds,
+    }
+    print_table(
+        f"By-reference deposits, {args.clients} clients for {args.latency_seconds} s:"
+        f" {label}",
+        [
+            ("deposits", f"{figures['requests']} ({errors} failed)"),
+            ("throughput", f"{figures['throughput']:.0f} deposits/s"),
+            ("p50", f"{p50:.1f} ms"),
+            (
+                "p99",
+                f"{p99:.1f} ms (target: at most {LATENCY_P99_TARGET_MS:g} ms,"
+                f" {verdict(p99 <= LATENCY_P99_TARGET_MS)})",
+            ),
+            ("max", f"{figures['max']:.1f} ms"),
+            ("p99 / p50", f"{p99 / p50:.1f}"),
+        ],
+    )
+    return figures
+
+
+def fresh_postgres_database():
+    """Create an empty database; return (its URL, a drop function) or None."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        print(f"latency: PostgreSQL at {POSTGRES_URL} is not reachable ({e}); skipped")
+        return None
+    name = f"depositum_bench_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def redis_reachable():
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).flushdb()
+    except redis.RedisError:
+        return False
+    return True
+
+
+def run_latency(args, root):
+    results = [run_latency_on(args, root / "latency-sqlite", "SQLite and SqliteHuey")]
+    database = fresh_postgres_database()
+    if database is None:
+        return results
+    url, drop = database
+    try:
+        if args.pg_queue == "redis" and redis_reachable():
+            queue_url, label = REDIS_URL, "PostgreSQL and Redis"
+        else:
+            queue_url, label = (
+                url.replace("postgres://", "postgresql://"),
+                ("PostgreSQL and its queue"),
+            )
+        results.append(
+            run_latency_on(args, root / "latency-postgres", label, url, queue_url)
+        )
+    finally:
+        drop()
+    return results
+
+
+# Main -----------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="Measure depositum's ingest, upload and deposit latency."
+    )
+    parser.add_argument(
+        "--only",
+        choices=["ingest", "upload", "latency"],
+        action="append",
+        help="run only this benchmark (repeatable; default: all three)",
+    )
+    parser.add_argument(
+        "--sizes",
+        default="1000,10000,50000",
+        help="DIP sizes in original files, comma-separated (default: 1000,10000,50000)",
+    )
+    parser.add_argument(
+        "--metsrw-limit",
+        type=float,
+        default=600,
+        help="seconds metsrw may parse one METS before it is stopped (default: 600)",
+    )
+    parser.add_argument(
+        "--upload-mb",
+        type=int,
+        default=1024,
+        help="size of the upload zip in MB (default: 1024)",
+    )
+    parser.add_argument(
+        "--upload-runs", type=int, default=3, help="uploads and cp runs (default: 3)"
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=32,
+        help="concurrent deposit clients (default: 32)",
+    )
+    parser.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=20,
+        help="seconds of timed deposits per database (default: 20)",
+    )
+    parser.add_argument(
+        "--latency-warmup",
+        type=float,
+        default=3,
+        help="seconds of untimed deposits first (default: 3)",
+    )
+    parser.add_argument(
+        "--pg-queue",
+        choices=["redis", "postgres"],
+        default="redis",
+        help="queue of the PostgreSQL latency run; redis falls back to postgres"
+        " when Redis does not answer on 127.0.0.1:6379 (default: redis)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary directory"
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = [int(size.replace("_", "")) for size in args.sizes.split(",")]
+    except ValueError:
+        parser.error(
+            f"--sizes {args.sizes!r} is invalid: give numbers such as 1000,10000"
+        )
+    return args
+
+
+def raise_stopped(signum, frame):
+    raise Stopped()
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["floor"]:
+        floor_child(argv[1], Path(argv[2]), int(argv[3]))
+        return 0
+
+    args = parse_args(argv)
+    if not Path("/proc/self/status").exists():
+        print("This benchmark reads /proc and runs on Linux only.")
+        return 1
+    signal.signal(signal.SIGTERM, raise_stopped)
+    selected = args.only or ["ingest", "upload", "latency"]
+
+    root = Path(tempfile.mkdtemp(prefix="depositum-benchmark-"))
+    status = 0
+    try:
+        print_table("Machine", machine_lines(root))
+        print(f"  command  {shlex.join([sys.executable, *sys.argv])}", flush=True)
+        if "ingest" in selected:
+            run_ingest(args, root)
+        if "upload" in selected:
+            run_upload(args, root)
+        if "latency" in selected:
+            run_latency(args, root)
+        print(f"\nload average (1 min) at the end: {load_average():.2f}")
+    except (KeyboardInterrupt, Stopped):
+        print("Interrupted; stopping depositum.")
+        status = 130
+    except (RuntimeError, OSError, requests.RequestException) as e:
+        print(f"The benchmark could not run: {e}")
+        status = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if args.keep:
+            print(f"Temporary directory kept: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
