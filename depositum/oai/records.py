@@ -110,7 +110,7 @@ def live_queryset(query, *, with_metadata):
         queryset = queryset.filter(id__in=set_members(query.set_spec))
     if with_metadata:
         return queryset.select_related("parent", "digital_file")
-    return queryset.only("id", "slug", "parent_id", "updated_at")
+    return queryset.only("id", "slug", "parent_id", "publication_status", "updated_at")
 
 
 def deleted_queryset(query):
@@ -264,19 +264,24 @@ class TopLevelResolver:
         return ""
 
     def load(self, ids):
-        pending = {id for id in ids if id not in self.rows}
-        while pending:
-            found = Description.objects.filter(id__in=pending).values_list(
-                "id", "parent_id", "slug", "publication_status"
-            )
-            parents = set()
-            for id, parent_id, slug, status in found:
-                self.rows[id] = (parent_id, slug, status)
-                if parent_id is not None:
-                    parents.add(parent_id)
-            for id in pending:
-                self.rows.setdefault(id, None)
-            pending = {id for id in parents if id not in self.rows}
+        """Read the rows of `ids` and of all their ancestors that are not known
+        yet, one level of the tree per query."""
+        level = set(ids)
+        seen = set()
+        while level:
+            missing = level - self.rows.keys()
+            if missing:
+                found = Description.objects.filter(id__in=missing).values_list(
+                    "id", "parent_id", "slug", "publication_status"
+                )
+                for id, parent_id, slug, status in found:
+                    self.rows[id] = (parent_id, slug, status)
+                for id in missing:
+                    self.rows.setdefault(id, None)
+
+            seen |= level
+            parents = {self.rows[id][0] for id in level if self.rows[id] is not None}
+            level = parents - {None} - seen
 
     def set_spec_of_deleted(self, description, aip_targets):
         """Return the setSpec of a description that is about to be deleted.

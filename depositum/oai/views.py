@@ -103,7 +103,8 @@ def parse_request(request):
     """Return the verb and the other arguments of a request, checked against
     the verb's required, optional and exclusive arguments."""
     if request.method == "POST":
-        if request.content_type != FORM_CONTENT_TYPE:
+        # An empty body has no arguments, so it fails as a request without a verb.
+        if request.content_type != FORM_CONTENT_TYPE and request.body:
             raise OAIError(
                 (
                     "badArgument",
