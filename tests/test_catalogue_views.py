@@ -1149,6 +1149,7 @@ def test_it_lists_recent_additions(client, draft_item, item):
         source=Source.REFERENCE,
         path="/srv/deposits/register-1851",
         finished_at=timezone.now() - datetime.timedelta(days=1),
+        descriptions_created=3,
     )
 
     response = client.get("/")
@@ -1156,6 +1157,30 @@ def test_it_lists_recent_additions(client, draft_item, item):
     additions = response.context["recent_additions"]
     assert [addition["description"].slug for addition in additions] == ["register-1851"]
     assert additions[0]["at"] == deposit.finished_at
+    assert "3 descriptions added" in response.content.decode()
+
+
+def test_it_lists_target_of_several_deposits_once(client, fonds, deposit):
+    for days in (1, 2):
+        Deposit.objects.create(
+            state=State.COMPLETED,
+            target=fonds,
+            target_slug=fonds.slug,
+            top_description=fonds,
+            packaging="http://purl.org/net/sword-types/METSArchivematicaDIP",
+            source=Source.REFERENCE,
+            path=f"/srv/deposits/loose-items-{days}",
+            finished_at=timezone.now() - datetime.timedelta(days=days),
+            descriptions_created=days,
+        )
+
+    response = client.get("/")
+
+    additions = response.context["recent_additions"]
+    assert [addition["description"].slug for addition in additions] == [
+        "harbour-office"
+    ]
+    assert additions[0]["count"] == 1
 
 
 def test_it_skips_draft_children_in_sibling_links(client, series, item, draft_item):

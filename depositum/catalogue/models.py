@@ -124,11 +124,16 @@ class Description(models.Model):
 
     class Meta:
         ordering = ["position", "title", "id"]
+        # Both indexes end in the ordering, so a page of children is read in
+        # index order without sorting all the siblings. Anonymous visitors page
+        # through the published children only.
         indexes = [
-            models.Index(fields=["parent", "position"]),
-            # Anonymous visitors page through the published children only.
             models.Index(
-                fields=["parent", "publication_status", "position"],
+                fields=["parent", "position", "title"],
+                name="catalogue_d_parent_order_idx",
+            ),
+            models.Index(
+                fields=["parent", "publication_status", "position", "title"],
                 name="catalogue_d_parent_status_idx",
             ),
         ]

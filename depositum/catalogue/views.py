@@ -286,23 +286,26 @@ def _with_digital_objects(queryset):
 def _recent_additions(visible):
     """Return the top descriptions of the latest completed deposits, newest first.
 
-    Deposits whose top description the user may not see are left out. The
-    queries read a bounded number of deposits, never the whole catalogue.
+    Deposits whose top description the user may not see are left out. The top
+    description is the deposit's target when the DIP put several descriptions
+    right below it. The queries read a bounded number of deposits.
     """
     latest = (
         Deposit.objects.filter(state=State.COMPLETED, top_description__isnull=False)
         .order_by("-finished_at", "-id")
-        .values_list("top_description_id", "finished_at")[: RECENT_ADDITIONS * 4]
+        .values_list("top_description_id", "descriptions_created", "finished_at")[
+            : RECENT_ADDITIONS * 4
+        ]
     )
-    finished = {}
-    for description_id, finished_at in latest:
-        finished.setdefault(description_id, finished_at)
-
-    rows = visible.in_bulk(list(finished))
+    rows = visible.in_bulk([description_id for description_id, _, _ in latest])
     additions = []
-    for description_id, finished_at in finished.items():
-        if description_id in rows:
-            additions.append({"description": rows[description_id], "at": finished_at})
+    for description_id, count, finished_at in latest:
+        # A target that received several deposits is listed once, for the latest.
+        description = rows.pop(description_id, None)
+        if description is not None:
+            additions.append(
+                {"description": description, "count": count, "at": finished_at}
+            )
     return additions[:RECENT_ADDITIONS]
 
 
