@@ -5,7 +5,8 @@ must all match; "quoted phrases"; OR between two terms; and -word or -"phrase"
 to exclude. Every other character only separates words, so no input is a
 syntax error on either database. Each term is rendered as a quoted FTS5 string
 or websearch phrase, which makes FTS5 operators such as NEAR, *, : and ^ plain
-words.
+text that the database's own tokenizer splits into words. So "e-mail" or
+"report.pdf" is split the same way in the query as in the indexed text.
 """
 
 import re
@@ -21,12 +22,9 @@ WORD = re.compile(r"\w+")
 
 @dataclass
 class Term:
-    words: list
+    # The term's text, without double quotes; the database splits it into words.
+    phrase: str
     excluded: bool = False
-
-    @property
-    def phrase(self):
-        return " ".join(self.words)
 
 
 @dataclass
@@ -101,11 +99,10 @@ def parse(text):
         if bare is not None:
             excluded = bare.startswith("-") and len(bare) > 1
             quoted = bare[1:] if excluded else bare
-        words = WORD.findall(quoted)
-        if not words:
+        if not WORD.search(quoted):
             continue
 
-        groups[-1].append(Term(words, excluded))
+        groups[-1].append(Term(" ".join(quoted.replace('"', " ").split()), excluded))
         count += 1
         if count == MAX_TERMS:
             break
