@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 import uuid
-import zipfile
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -25,10 +24,12 @@ from depositum.catalogue.models import AIP, Description, TargetGrant, may_deposi
 from depositum.deposits.models import Source
 from depositum.deposits.packages import (
     PackageError,
+    SocketBody,
     parse_content_md5,
     resolve_reference,
     shorten,
     store_upload,
+    zip_names,
 )
 from depositum.ingest.plan import IngestError
 from depositum.ingest.registry import accepted_packagings, get_extractor
@@ -358,7 +359,7 @@ def receive_part(request, folder, length, *, publish=True):
         client.settimeout(settings.UPLOAD_READ_TIMEOUT)
     try:
         size = store_upload(
-            request,
+            SocketBody.of(request, length) or request,
             length,
             folder / f"{name}.part",
             expected_md5=expected,
@@ -456,8 +457,7 @@ def package_names(record):
     if record.source == Source.UPLOAD:
         names = []
         for part in record.upload_parts():
-            with zipfile.ZipFile(part) as archive:
-                names.extend(archive.namelist())
+            names.extend(zip_names(part))
         return names
 
     folder = Path(record.path)
