@@ -92,7 +92,7 @@ def pdf_bytes(page_size=(612, 792)):
 
 
 def png_header_bytes(width, height):
-    """Return a PNG that declares `width` x `height` pixels but holds one row.
+    """Return a PNG that declares `width` x `height` pixels but contains one row.
 
     Pillow reads the size from the header, so the file trips its
     decompression-bomb check without taking memory to build.

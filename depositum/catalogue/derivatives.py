@@ -23,7 +23,7 @@ from PIL import Image, ImageOps
 
 logger = logging.getLogger(__name__)
 
-# Longest side, in pixels, of a thumbnail and of a reference image.
+# Maximum width and height, in pixels, of a thumbnail and of a reference image.
 THUMBNAIL_SIZE = 256
 REFERENCE_SIZE = 1200
 JPEG_QUALITY = 85
@@ -41,7 +41,7 @@ PDF_TYPES = {"application/pdf"}
 # as a download because it can contain script.
 UNREADABLE_IMAGE_TYPES = {"image/svg+xml"}
 
-# PDFium is not thread-safe, and gunicorn may run threads.
+# PDFium is not thread-safe, and a web server may run requests in threads.
 PDFIUM_LOCK = threading.Lock()
 
 
@@ -93,7 +93,7 @@ def needs_reference(master):
         with Image.open(master_path(master)) as image:
             width, height = image.size
     except (DerivativeError, OSError, Image.DecompressionBombError) as e:
-        logger.warning("Cannot read the size of %s: %s", master.file.name, e)
+        logger.warning("Failed to read the size of %s: %s", master.file.name, e)
         return True
     return max(width, height) > REFERENCE_SIZE
 
@@ -151,7 +151,7 @@ def render_image(source, max_size):
         Image.DecompressionBombWarning,
     ) as e:
         # Pillow raises SyntaxError for some damaged headers (PSD, PCX).
-        raise DerivativeError(f"cannot read image {source.name}: {e}") from e
+        raise DerivativeError(f"failed to read image {source.name}: {e}") from e
 
 
 def render_pdf_page(source, max_size):
@@ -160,7 +160,7 @@ def render_pdf_page(source, max_size):
         try:
             document = pypdfium2.PdfDocument(str(source))
         except pypdfium2.PdfiumError as e:
-            raise DerivativeError(f"cannot read PDF {source.name}: {e}") from e
+            raise DerivativeError(f"failed to read PDF {source.name}: {e}") from e
         try:
             if len(document) == 0:
                 raise DerivativeError(f"PDF {source.name} has no pages")
@@ -171,7 +171,7 @@ def render_pdf_page(source, max_size):
             bitmap = page.render(scale=max_size / max(width, height))
             return flatten(bitmap.to_pil())
         except pypdfium2.PdfiumError as e:
-            raise DerivativeError(f"cannot render PDF {source.name}: {e}") from e
+            raise DerivativeError(f"failed to render PDF {source.name}: {e}") from e
         finally:
             document.close()
 
@@ -198,4 +198,4 @@ def save_jpeg(image, path):
         os.replace(partial, path)
     except OSError as e:
         partial.unlink(missing_ok=True)
-        raise DerivativeError(f"cannot write {path.name}: {e}") from e
+        raise DerivativeError(f"failed to write {path}: {e}") from e

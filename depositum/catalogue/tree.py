@@ -1,9 +1,10 @@
-"""Queries on the description hierarchy whose cost does not grow with its size.
+"""Queries on the description hierarchy.
 
-Siblings are ordered by (position, title, id), as Description.Meta.ordering
-says. A window of siblings or the previous and next sibling come from keyset
-conditions on that order, so a description among 50,000 siblings costs a few
-index seeks, never a scan of all the siblings.
+Except for subtree_counts, their cost does not grow with the number of
+siblings or the depth. Siblings are ordered by (position, title, id), as in
+Description.Meta.ordering. A window of siblings, or the previous and next
+sibling, comes from keyset conditions on that order, so a description among
+50,000 siblings costs a few index seeks, never a scan of all the siblings.
 """
 
 from django.db import connection

@@ -4,7 +4,7 @@ media files, thumbnails and reference images they link to.
 Every view shows only what Description.objects.visible_to(user) returns, so
 anonymous visitors see published descriptions and staff users see drafts too.
 The media, thumbnail and reference views apply the same rule to the files they
-send, and answer 404 for anything under a draft.
+send, and return 404 for anything under a draft.
 """
 
 import logging
@@ -171,7 +171,7 @@ def children(request, slug):
         "parent": parent,
         "nodes": page_obj,
         "page_obj": page_obj,
-        # The page of the parent's child list that holds the next child.
+        # The page of the parent's child list that contains the next child.
         "list_page": page_obj.end_index() // DESCRIPTIONS_PER_PAGE + 1,
     }
     return render(request, "_tree_children.html", ctx)
@@ -337,7 +337,7 @@ def _hierarchy(description, ancestors, earlier, later, visible):
     only its first and last levels are shown, and `elided` counts the levels
     left out. The parent's list shows up to TREE_SIBLINGS siblings on each side
     of `description`, and `description` lists its first children. `earlier` and
-    `later` come with one sibling more than is shown, which tells whether more
+    `later` come with one sibling more than is shown, which shows whether more
     exist on that side.
     """
     head, tail, elided = ancestors, [], 0
@@ -445,7 +445,7 @@ def _make_derivative(slug, master, make):
     try:
         path = make(master)
     except derivatives.DerivativeError as e:
-        logger.warning("Cannot make an image of description %s: %s", slug, e)
+        logger.warning("Failed to make an image of description %s: %s", slug, e)
         return _placeholder_response()
     except Exception:
         # Image decoders parse untrusted files, and a reader should get the
