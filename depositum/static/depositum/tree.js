@@ -1,6 +1,6 @@
 // Hierarchy: loads the children of a description when a reader opens it.
 //
-// Without this script every closed description holds a link to its own page,
+// Without this script every closed description contains a link to its own page,
 // and every "More" link leads to the full list of children, so the hierarchy
 // works without JavaScript.
 (function () {

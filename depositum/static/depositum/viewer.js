@@ -1,7 +1,8 @@
 // Image viewer: zoom and pan with buttons, the keyboard, the mouse or touch.
 //
 // Without this script the viewer is the plain image, linked to the master
-// access copy. The script hides nothing that works without it.
+// access copy. The script shows the toolbar and removes that link, because a
+// drag on the image would follow it.
 (function () {
   "use strict";
 
@@ -22,7 +23,6 @@
     var state = { scale: 1, x: 0, y: 0 };
     var drag = null;
 
-    // A drag would otherwise follow the link around the image.
     var link = image.closest("a");
     if (link) {
       link.replaceWith(image);
