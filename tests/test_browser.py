@@ -22,7 +22,8 @@ from tests.browser import (
 )
 from tests.conftest import CAROL, LiveServer, mets_path, skip_or_fail
 
-pytestmark = pytest.mark.live
+# Chromium first, so that a machine without it skips before any deposit.
+pytestmark = [pytest.mark.live, pytest.mark.usefixtures("chromium")]
 
 # The tests of the deposited catalogue run on the SQLite server only.
 on_sqlite = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
@@ -386,8 +387,11 @@ def test_audio_player_plays(server, catalogue, open_tab, shots):
     assert state["source"].endswith(".mp3")
 
     playing = audio.evaluate("audio => audio.play().then(() => !audio.paused)")
-    shots.take(page, "playing")
     assert playing is True
+    page.wait_for_function(
+        "audio => audio.currentTime > 0", arg=audio.element_handle(), timeout=10_000
+    )
+    shots.take(page, "playing")
     assert problems.error_responses == []
 
 
@@ -503,6 +507,24 @@ def test_pages_log_no_errors(server, catalogue, open_tab, shots):
         assert problems.failed_requests == [], name
         assert problems.error_responses == [], name
         assert problems.console_errors == [], name
+
+
+@on_sqlite
+@pytest.mark.xfail(
+    strict=False,
+    reason="no page names an icon and /favicon.ico is not served, so a browser"
+    " that opens a page logs a 404 for /favicon.ico",
+)
+def test_site_serves_icon(server, catalogue, open_tab, shots):
+    page, problems = open_tab(server.url)
+    page.goto("/")
+    shots.take(page, "home")
+
+    # A browser requests /favicon.ico unless the page names an icon.
+    icon = page.locator("link[rel~=icon]")
+    url = icon.first.get_attribute("href") if icon.count() else "/favicon.ico"
+    response = page.request.get(url)
+    assert response.status == 200, url
 
 
 def focus_order(page, limit=80):
