@@ -54,6 +54,9 @@ METADATA_PREFIX_SYNTAX = re.compile(r"[A-Za-z0-9\-_.!~*'()]+")
 SET_SPEC_SYNTAX = re.compile(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*")
 # The repositoryIdentifier syntax of the oai-identifier scheme: a domain name.
 DOMAIN_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9\-]*(\.[a-zA-Z][a-zA-Z0-9\-]*)+")
+# The characters of a URI (RFC 3986), with well-formed percent escapes. The
+# request element of a response repeats the identifier as an xs:anyURI.
+URI_SYNTAX = re.compile(r"([A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
@@ -151,6 +154,9 @@ def parse_request(request):
     prefix = arguments.get("metadataPrefix")
     if prefix is not None and not METADATA_PREFIX_SYNTAX.fullmatch(prefix):
         problems.append(f"metadataPrefix={prefix!r} is not a valid metadata prefix")
+    identifier = arguments.get("identifier")
+    if identifier is not None and not URI_SYNTAX.fullmatch(identifier):
+        problems.append(f"identifier={identifier!r} is not a valid URI")
     set_spec = arguments.get("set")
     if set_spec is not None and not SET_SPEC_SYNTAX.fullmatch(set_spec):
         problems.append(f"set={set_spec!r} is not a valid setSpec")
@@ -362,9 +368,6 @@ def list_items(request, arguments, verb):
 
 def list_query(verb, arguments):
     """Return the ListQuery of a first list request, or raise its errors."""
-    if arguments["metadataPrefix"] != METADATA_PREFIX:
-        raise OAIError(cannot_disseminate(arguments["metadataPrefix"]))
-
     from_ = until = None
     from_step = until_step = None
     if "from" in arguments:
@@ -375,6 +378,11 @@ def list_query(verb, arguments):
         raise OAIError(("badArgument", "from and until must have the same granularity"))
     if from_ and until and from_ > until:
         raise OAIError(("badArgument", f"from={arguments['from']} is later than until"))
+
+    # Checked after the dates, because a badArgument response must come first:
+    # its request element leaves out the malformed values.
+    if arguments["metadataPrefix"] != METADATA_PREFIX:
+        raise OAIError(cannot_disseminate(arguments["metadataPrefix"]))
 
     return records.ListQuery(
         verb=verb,
