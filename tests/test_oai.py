@@ -1009,6 +1009,7 @@ def test_list_sets_pages_through_top_levels(client, oai_settings):
     for n in range(4):
         make(f"fonds-{n}")
     make("closed", publication_status="draft")
+    Description.objects.filter(slug="fonds-0").update(scope_and_content="Ships.")
 
     first = local_get(client, verb="ListSets")
     token = first.find(".//oai:resumptionToken", NS)
@@ -1019,6 +1020,8 @@ def test_list_sets_pages_through_top_levels(client, oai_settings):
     ]
 
     assert specs == ["fonds-0", "fonds-1", "fonds-2", "fonds-3"]
+    descriptions = first.findall(".//oai:setDescription/oai_dc:dc/dc:description", NS)
+    assert [d.text for d in descriptions] == ["Ships."]
     assert token.get("cursor") == "0"
     assert token.get("completeListSize") == "4"
     assert last.get("cursor") == "3"
@@ -1045,3 +1048,23 @@ def test_until_last_day_includes_everything(client, oai_settings):
     )
 
     assert len(document.findall(".//oai:header", NS)) == 1
+
+
+@pytest.mark.django_db
+def test_deleted_fonds_keeps_its_deleted_records(client, oai_settings):
+    fonds = make("fonds")
+    make("letter", fonds)
+    make("other")
+
+    fonds.delete()
+    document = local_get(
+        client, verb="ListIdentifiers", metadataPrefix="oai_dc", set="fonds"
+    )
+    headers = document.findall(".//oai:header", NS)
+
+    assert [h.findtext("oai:identifier", namespaces=NS) for h in headers] == [
+        identifier("fonds"),
+        identifier("letter"),
+    ]
+    assert {h.get("status") for h in headers} == {"deleted"}
+    assert {h.findtext("oai:setSpec", namespaces=NS) for h in headers} == {"fonds"}
