@@ -1,9 +1,10 @@
 """The catalogue, search and dashboard pages in a real browser.
 
-Playwright drives Debian's Chromium against a live server on SQLite into which
-real DIPs were deposited. Every step saves a full-page screenshot under
+Playwright drives Debian's Chromium against a live server into which real DIPs
+were deposited. Every step saves a full-page screenshot under
 test-results/screenshots/<test name>/ (or DEPOSITUM_TEST_SCREENSHOTS). The
-pages are the same on PostgreSQL, so one backend is enough here.
+pages are the same on PostgreSQL, so most tests run on SQLite only, and the
+search tests run on both.
 """
 
 import os
@@ -264,9 +265,10 @@ def test_tree_loads_children_when_opened(server, catalogue, open_tab, shots):
 
 
 # Search ------------------------------------------------------------------------
+# Search runs on both backends, because SQLite's FTS5 and PostgreSQL's text search
+# match, rank and highlight differently.
 
 
-@on_sqlite
 def test_search_finds_file_by_ocr_word(server, catalogue, open_tab, shots):
     page, problems = open_tab(server.url)
     page.goto("/")
@@ -292,7 +294,6 @@ def test_search_finds_file_by_ocr_word(server, catalogue, open_tab, shots):
     assert page.locator("h1").inner_text() == OCR_TITLE
 
 
-@on_sqlite
 def test_search_facet_narrows_results(server, catalogue, open_tab, shots):
     page, problems = open_tab(server.url)
     # The ten images of fixture 01 have the stand-in OCR sentence, which
