@@ -26,13 +26,13 @@ from tests.conftest import CAROL, LiveServer, mets_path, skip_or_fail
 # Chromium first, so that a machine without it skips before any deposit.
 pytestmark = [pytest.mark.live, pytest.mark.usefixtures("chromium")]
 
-# The tests of the deposited catalogue run on the SQLite server only.
+# Runs a test of the deposited catalogue on the SQLite server only.
 on_sqlite = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 
 TARGET = "browser"
 TARGET_TITLE = "Browser fonds"
-# The OCR text of the DSpace item (fixture 06). Its words occur in no METS
-# fixture, so a search for OCR_WORD can only match the OCR text.
+# The OCR text of the DSpace item (fixture 06). OCR_WORD occurs in no METS
+# fixture, so a search for it can only match the OCR text.
 OCR_WORD = "wildebeest"
 OCR_TEXT = (
     f"Field notes, Serengeti, May 2006. At dawn the {OCR_WORD} herds crossed "
