@@ -686,6 +686,30 @@ def test_large_tree_pages_render(large_tree, open_tab, shots, capsys):
     crumbs = page.get_by_role("navigation", name="Breadcrumb").get_by_role("link")
     assert crumbs.count() == 4
 
+    page.goto("/descriptions/large-flat-20000")
+    siblings = page.get_by_role("navigation", name="Previous and next description")
+    assert "Flat file 19999" in siblings.locator("a[rel=prev]").text_content()
+    assert "Flat file 20001" in siblings.locator("a[rel=next]").text_content()
+
+    # Opening the flat series loads one page of its 39,988 files, and "More
+    # child descriptions" appends the next page in place.
+    page.goto("/descriptions/large")
+    tree = page.get_by_role("navigation", name="Hierarchy")
+    open_tree_node(page, tree, "Flat series")
+    flat_files = tree.get_by_role("link", name=re.compile(r"^Flat file \d+$"))
+    flat_files.first.wait_for()
+    first_page = flat_files.count()
+    assert 0 < first_page < 500
+    with page.expect_response(re.compile(r"/children\?page=2")):
+        tree.get_by_role("link", name="More child descriptions").click()
+    page.wait_for_function(
+        f"() => document.querySelectorAll('nav.tree a').length > {first_page}"
+    )
+    shots.take(page, "flat-series-second-page")
+    assert flat_files.count() == 2 * first_page
+    focused = page.evaluate("() => document.activeElement.textContent.trim()")
+    assert focused == f"Flat file {first_page:05d}"
+
     with capsys.disabled():
         print("\nPages of a tree of 50,000 descriptions (SQLite, one client):")
         for name, timing in timings:
