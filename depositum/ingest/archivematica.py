@@ -24,18 +24,16 @@ import mimetypes
 import os
 import re
 import time
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path, PurePosixPath
 
-from django.conf import settings
-from lxml import etree
-
 from depositum.catalogue.models import LEVELS_OF_DESCRIPTION, match_level
-from depositum.ingest.dc import dublin_core_fields
-from depositum.ingest.plan import Event, FileProperties, IngestError, IngestPlan, Node
+from depositum.ingest.mets import (
+    UUID_PATTERN,
+    METSDocument,
+    normalize_uuid,
+    read_premis,
+)
+from depositum.ingest.plan import FileProperties, IngestError, IngestPlan, Node
 from depositum.ingest.registry import register
 
 logger = logging.getLogger(__name__)
@@ -43,79 +41,6 @@ logger = logging.getLogger(__name__)
 DIP_PACKAGING = "http://purl.org/net/sword-types/METSArchivematicaDIP"
 DIP_PACKAGING_ALT = "http://purl.org/net/sword/package/METSArchivematicaDIP"
 
-METS_NS = "http://www.loc.gov/METS/"
-PREMIS_NAMESPACES = ("http://www.loc.gov/premis/v3", "info:lc/xmlns/premis-v2")
-NAMESPACES = {
-    "mets": METS_NS,
-    "xlink": "http://www.w3.org/1999/xlink",
-    "fits": "http://hul.harvard.edu/ois/xml/ns/fits/fits_output",
-}
-XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
-
-# Relative to a dmdSec.
-DC_RECORD = "mets:mdWrap[@MDTYPE='DC']/mets:xmlData"
-
-# Relative to an amdSec. The local-name() test admits PREMIS 2 and 3 alike, and
-# the second branch admits an object or event wrapped in a premis:premis element.
-# The paths avoid "//" because an object's FITS output can have thousands of
-# descendants.
-PREMIS_OBJECTS = etree.XPath(
-    "mets:techMD/mets:mdWrap[@MDTYPE='PREMIS:OBJECT']/mets:xmlData"
-    "/*[local-name()='object'] | "
-    "mets:techMD/mets:mdWrap[@MDTYPE='PREMIS:OBJECT']/mets:xmlData"
-    "/*/*[local-name()='object']",
-    namespaces=NAMESPACES,
-)
-PREMIS_EVENTS = etree.XPath(
-    "mets:digiprovMD/mets:mdWrap[@MDTYPE='PREMIS:EVENT']/mets:xmlData"
-    "/*[local-name()='event'] | "
-    "mets:digiprovMD/mets:mdWrap[@MDTYPE='PREMIS:EVENT']/mets:xmlData"
-    "/*/*[local-name()='event']",
-    namespaces=NAMESPACES,
-)
-
-# Relative to a premis:object or premis:event, with the prefix "premis" bound to
-# the namespace of the element being read, so the same paths serve PREMIS 2 and 3.
-# One query per element selects every node that is read, and the nodes are
-# distinguished by local name, because a METS can have hundreds of thousands of
-# events.
-OBJECT_NODES = " | ".join(
-    [
-        "premis:objectIdentifier[premis:objectIdentifierType='UUID']"
-        "/premis:objectIdentifierValue",
-        "premis:originalName",
-        "premis:objectCharacteristics/premis:size",
-        "premis:objectCharacteristics/premis:fixity/premis:messageDigestAlgorithm",
-        "premis:objectCharacteristics/premis:fixity/premis:messageDigest",
-        "premis:objectCharacteristics/premis:format/premis:formatDesignation"
-        "/premis:formatName",
-        "premis:objectCharacteristics/premis:format/premis:formatDesignation"
-        "/premis:formatVersion",
-        "premis:objectCharacteristics/premis:format"
-        "/premis:formatRegistry[premis:formatRegistryName='PRONOM']"
-        "/premis:formatRegistryKey",
-        # The "mimetype" attribute of this element is the MIME type FITS found.
-        "premis:objectCharacteristics/premis:objectCharacteristicsExtension"
-        "/fits:fits/fits:identification/fits:identity",
-    ]
-)
-EVENT_NODES = " | ".join(
-    [
-        "premis:eventIdentifier/premis:eventIdentifierValue",
-        "premis:eventType",
-        "premis:eventDateTime",
-        # PREMIS 2 puts eventDetail in the event, PREMIS 3 in eventDetailInformation.
-        "premis:eventDetail",
-        "premis:eventDetailInformation/premis:eventDetail",
-        "premis:eventOutcomeInformation/premis:eventOutcome",
-        "premis:eventOutcomeInformation/premis:eventOutcomeDetail"
-        "/premis:eventOutcomeDetailNote",
-    ]
-)
-
-UUID_PATTERN = (
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
 UUID_PREFIX = re.compile(rf"^({UUID_PATTERN})")
 UUID_SUFFIX = re.compile(rf"(?:^|-)({UUID_PATTERN})$")
 METS_NAME = re.compile(rf"^METS\.({UUID_PATTERN})\.xml$")
@@ -125,16 +50,8 @@ FILE_ID = re.compile(rf"^file-({UUID_PATTERN})$")
 ORIGINAL_NAME_PREFIX = re.compile(r"^%(transferDirectory|SIPDirectory)%")
 URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
-OCR_TEXT_MAX_BYTES = 1024 * 1024
 # Maximum number of names a counted warning lists before "and N more".
 WARNING_MAX_NAMES = 10
-OLDEST = datetime.min.replace(tzinfo=UTC)
-
-# Parse untrusted XML without entity expansion, DTDs or network access. With
-# huge_tree=False, libxml2 keeps its limits on text node size and nesting depth.
-METS_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-)
 
 
 @register(DIP_PACKAGING, DIP_PACKAGING_ALT)
@@ -216,7 +133,7 @@ class ArchivematicaDIPExtractor:
             "AIP %s: planned %s descriptions in %s mode in %.2fs",
             self.aip_uuid,
             sum(1 for _ in plan.nodes()),
-            "hierarchical" if mets.hierarchical_map is not None else "flat",
+            "hierarchical" if mets.has_hierarchical_map else "flat",
             time.monotonic() - started,
         )
         return plan
@@ -281,12 +198,8 @@ class DIPFolder:
     def thumbnail(self, object_uuid):
         return self.file_path("thumbnails", self.thumbnails.get(object_uuid))
 
-    def ocr_text(self, object_uuid):
-        path = self.file_path("OCRfiles", self.ocr_files.get(object_uuid))
-        if path is None:
-            return ""
-        with path.open("rb") as ocr_file:
-            return ocr_file.read(OCR_TEXT_MAX_BYTES).decode("utf-8", errors="replace")
+    def ocr_file(self, object_uuid):
+        return self.file_path("OCRfiles", self.ocr_files.get(object_uuid))
 
     def file_path(self, folder, name):
         return self.path.absolute() / folder / name if name else None
@@ -314,271 +227,6 @@ def index_by_uuid(folder, pattern, suffix):
     return index
 
 
-@dataclass
-class METSFile:
-    """One mets:file entry of the fileSec."""
-
-    file_id: str
-    use: str
-    group_id: str
-    href: str
-    amd_ids: list[str]
-    dmd_ids: list[str]
-
-
-class METSDocument:
-    """A parsed METS file with its sections indexed by ID.
-
-    NOTE: the whole tree stays in memory. Parsed and indexed with lxml 6, a
-    synthetic 72 MB METS of 50,000 files added about 470 MB to the process's RSS.
-    """
-
-    def __init__(self, path):
-        self.path = path
-        self.name = path.name
-        self.dmd_sections = {}
-        self.amd_sections = {}
-        self.struct_maps = []
-        file_sec = self.index_sections(parse_mets(path))
-
-        if file_sec is None:
-            raise IngestError(
-                f"{self.name} has no fileSec, so it lists no files. The METS of an "
-                "Archivematica AIP always has one: check that this is that METS."
-            )
-        if not self.struct_maps:
-            raise IngestError(
-                f"{self.name} has no structMap. The METS of an Archivematica AIP "
-                "always has one: check that this is that METS."
-            )
-
-        self.files = index_file_sec(file_sec)
-        self.preservation_by_group = {}
-        for entry in self.files.values():
-            if entry.use == "preservation" and entry.group_id:
-                self.preservation_by_group.setdefault(entry.group_id, entry)
-
-        self.hierarchical_map = self.find_struct_map("logical", "Hierarchical")
-        self.physical_map = self.find_struct_map("physical")
-        self.physical_dmd_ids = index_physical_dmd_ids(self.physical_map)
-
-    def index_sections(self, root):
-        """Index the dmdSecs, amdSecs and structMaps of `root`; return its fileSec."""
-        file_sec = None
-        for child in root.iterchildren(etree.Element):
-            if child.tag == f"{{{METS_NS}}}dmdSec":
-                self.dmd_sections[child.get("ID")] = child
-            elif child.tag == f"{{{METS_NS}}}amdSec":
-                self.amd_sections[child.get("ID")] = child
-            elif child.tag == f"{{{METS_NS}}}fileSec":
-                file_sec = child
-            elif child.tag == f"{{{METS_NS}}}structMap":
-                self.struct_maps.append(child)
-        return file_sec
-
-    def find_struct_map(self, map_type, label=None):
-        for struct_map in self.struct_maps:
-            if (struct_map.get("TYPE") or "").lower() != map_type:
-                continue
-            if label is None or struct_map.get("LABEL") == label:
-                return struct_map
-        return None
-
-    def originals(self):
-        return [entry for entry in self.files.values() if entry.use == "original"]
-
-    def preservation_copy(self, original):
-        """Return the preservation file in the same GROUPID as `original`, or None."""
-        return self.preservation_by_group.get(original.group_id)
-
-    def objects_div(self):
-        """Return the physical structMap's div of the objects/ directory, or None."""
-        if self.physical_map is None:
-            return None
-        for div in self.physical_map.iterfind("mets:div/mets:div", NAMESPACES):
-            if div.get("LABEL") == "objects":
-                return div
-        return None
-
-    def amd_sections_of(self, entry):
-        return [self.amd_sections[i] for i in entry.amd_ids if i in self.amd_sections]
-
-
-def parse_mets(path):
-    max_bytes = settings.MAX_METS_MB * 1024 * 1024
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise IngestError(
-            f"{path.name} is {size // (1024 * 1024)} MB, over the limit of"
-            f" {settings.MAX_METS_MB} MB (DEPOSITUM_MAX_METS_MB): raise the limit if"
-            " the worker hosts have the memory for it"
-        )
-    try:
-        tree = etree.parse(str(path), METS_PARSER)
-    except etree.XMLSyntaxError as error:
-        if "XML_PARSE_HUGE" in str(error.msg):
-            raise IngestError(
-                f"{path.name} goes beyond the XML parser's safety limits at line"
-                f" {error.lineno} (elements nested more than 256 deep, or one text"
-                " or attribute over 10 MB): no Archivematica METS needs that, so"
-                " check where the file came from"
-            ) from error
-        raise IngestError(
-            f"{path.name} is not well-formed XML at line {error.lineno}: "
-            f"{error.msg}. Export the DIP from Archivematica again."
-        ) from error
-    except OSError as error:
-        raise IngestError(f"{path.name} could not be read: {error}") from error
-    root = tree.getroot()
-    if root.tag != f"{{{METS_NS}}}mets":
-        raise IngestError(
-            f"{path.name} is not a METS document: its root element is {root.tag}, "
-            f"not mets in the {METS_NS} namespace."
-        )
-    return root
-
-
-def index_file_sec(file_sec):
-    """Return the fileSec's files by ID, in document order.
-
-    Each file takes the USE of its nearest fileGrp.
-    """
-    files = {}
-    for group in file_sec.iter(f"{{{METS_NS}}}fileGrp"):
-        use = group.get("USE", "")
-        for element in group.iterfind("mets:file", NAMESPACES):
-            location = element.find("mets:FLocat", NAMESPACES)
-            href = location.get(XLINK_HREF, "") if location is not None else ""
-            files[element.get("ID")] = METSFile(
-                file_id=element.get("ID", ""),
-                use=use,
-                group_id=element.get("GROUPID", ""),
-                href=href,
-                amd_ids=(element.get("ADMID") or "").split(),
-                dmd_ids=(element.get("DMDID") or "").split(),
-            )
-    return files
-
-
-def index_physical_dmd_ids(struct_map):
-    """Map each file ID in the physical structMap to the DMDIDs of its div."""
-    index = {}
-    if struct_map is None:
-        return index
-    for pointer in struct_map.iter(f"{{{METS_NS}}}fptr"):
-        dmd_ids = (pointer.getparent().get("DMDID") or "").split()
-        index.setdefault(pointer.get("FILEID"), []).extend(dmd_ids)
-    return index
-
-
-# PREMIS (amdSec) ------------------------------------------------------------
-
-
-@dataclass
-class PREMISObject:
-    """Technical properties and PREMIS events of one file."""
-
-    uuid: str = ""
-    original_name: str = ""
-    size: int | None = None
-    format_name: str = ""
-    format_version: str = ""
-    format_puid: str = ""
-    checksum: str = ""
-    checksum_type: str = ""
-    fits_mime_type: str = ""
-    events: list[Event] = field(default_factory=list)
-
-    def event_datetime(self, event_type):
-        """Return the datetime of the first event of `event_type`, or None."""
-        for event in self.events:
-            if event.event_type == event_type:
-                return event.event_datetime
-        return None
-
-
-@cache
-def premis_xpath(expression, premis_ns):
-    namespaces = dict(NAMESPACES, premis=premis_ns)
-    return etree.XPath(expression, namespaces=namespaces)
-
-
-def premis_values(element, expression):
-    """Map the local name of each node that `expression` selects to its texts.
-
-    An element named "identity" (FITS) contributes its "mimetype" attribute.
-    Empty values are left out.
-    """
-    query = premis_xpath(expression, etree.QName(element).namespace)
-    values = {}
-    for node in query(element):
-        name = etree.QName(node).localname
-        value = node.get("mimetype") if name == "identity" else node.text
-        value = (value or "").strip()
-        if value:
-            values.setdefault(name, []).append(value)
-    return values
-
-
-def read_premis(amd_sections):
-    """Read the PREMIS object and events of a file from its amdSecs."""
-    premis = PREMISObject()
-    for amd_section in amd_sections:
-        for element in PREMIS_OBJECTS(amd_section):
-            if etree.QName(element).namespace in PREMIS_NAMESPACES:
-                read_premis_object(element, premis)
-                break
-        for element in PREMIS_EVENTS(amd_section):
-            if etree.QName(element).namespace in PREMIS_NAMESPACES:
-                premis.events.append(read_premis_event(element))
-    return premis
-
-
-def read_premis_object(element, premis):
-    values = premis_values(element, OBJECT_NODES)
-
-    def first(name):
-        return values.get(name, [""])[0]
-
-    premis.uuid = normalize_uuid(first("objectIdentifierValue"))
-    premis.original_name = first("originalName")
-    premis.size = int(first("size")) if first("size").isdigit() else None
-    premis.format_name = first("formatName")
-    premis.format_version = first("formatVersion")
-    premis.format_puid = first("formatRegistryKey")
-    premis.checksum = first("messageDigest")
-    premis.checksum_type = first("messageDigestAlgorithm")
-    premis.fits_mime_type = first("identity")
-
-
-def read_premis_event(element):
-    values = premis_values(element, EVENT_NODES)
-    return Event(
-        event_type=values.get("eventType", [""])[0],
-        event_datetime=parse_datetime(values.get("eventDateTime", [""])[0]),
-        event_identifier=values.get("eventIdentifierValue", [""])[0],
-        event_detail="\n".join(values.get("eventDetail", [])),
-        event_outcome=values.get("eventOutcome", [""])[0],
-        event_outcome_detail="\n".join(values.get("eventOutcomeDetailNote", [])),
-    )
-
-
-def parse_datetime(text):
-    """Parse an ISO 8601 datetime, taking a naive one as UTC; None if invalid."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def normalize_uuid(text):
-    """Return `text` as a lowercase hyphenated UUID, or "" if it is not one."""
-    if not re.fullmatch(UUID_PATTERN, text or ""):
-        return ""
-    return str(uuid.UUID(text))
-
-
 def original_basename(original_name):
     """Return the last path segment of a premis:originalName or an href."""
     name = ORIGINAL_NAME_PREFIX.sub("", original_name.strip()).rstrip("/\\")
@@ -601,6 +249,7 @@ class PlanBuilder:
         # File IDs of the originals that file_node was called for.
         self.visited_file_ids = set()
         self.used_keys = set()
+        self.last_key_numbers = {}
         # Names of the originals left out, by reason, for the counted warnings.
         self.without_access_copy = []
         self.without_uuid = []
@@ -617,7 +266,7 @@ class PlanBuilder:
             )
         for entry in originals:
             validate_href(entry, self.mets.name)
-        if self.mets.hierarchical_map is not None:
+        if self.mets.has_hierarchical_map:
             roots = self.build_hierarchical(self.mets.hierarchical_map)
         else:
             roots = self.build_flat(originals)
@@ -632,10 +281,9 @@ class PlanBuilder:
         nodes = [self.file_node(entry) for entry in originals]
         nodes = [node for node in nodes if node is not None]
         nodes.sort(key=lambda node: (node.title.casefold(), node.file.relative_path))
-        objects_div = self.mets.objects_div()
-        if objects_div is None:
+        if self.mets.objects_dmd_ids is None:
             return nodes
-        fields = self.dublin_core((objects_div.get("DMDID") or "").split())
+        fields = self.dublin_core(self.mets.objects_dmd_ids)
         if not fields:
             return nodes
         title = fields.pop("title", "") or self.aip_name
@@ -643,8 +291,7 @@ class PlanBuilder:
 
     # Hierarchical mode.
 
-    def build_hierarchical(self, struct_map):
-        root = struct_map.find("mets:div", NAMESPACES)
+    def build_hierarchical(self, root):
         if root is None:
             raise IngestError(
                 f"The Hierarchical structMap of {self.mets.name} has no div. Arrange "
@@ -655,12 +302,9 @@ class PlanBuilder:
 
     def hierarchical_children(self, div, path):
         nodes = []
-        for child in div.iterfind("mets:div", NAMESPACES):
-            file_ids = [
-                p.get("FILEID") for p in child.iterfind("mets:fptr", NAMESPACES)
-            ]
-            if file_ids:
-                node = self.hierarchical_file_node(child, file_ids)
+        for child in div.children:
+            if child.file_ids:
+                node = self.hierarchical_file_node(child)
             else:
                 node = self.directory_node(child, path)
             if node is not None:
@@ -668,41 +312,42 @@ class PlanBuilder:
         return nodes
 
     def directory_node(self, div, parent_path):
-        label = div.get("LABEL") or "Untitled"
+        label = div.label or "Untitled"
         path = f"{parent_path}/{label}" if parent_path else label
         key = self.unique_key(f"dir:{path}")
-        fields = self.dublin_core((div.get("DMDID") or "").split())
+        fields = self.dublin_core(div.dmd_ids)
         title = fields.pop("title", "") or label
-        level = self.level(div.get("TYPE"), "File", title)
+        level = self.level(div.type, "File", title)
         children = self.hierarchical_children(div, path)
         return Node(key, title, level, fields, children=children)
 
-    def hierarchical_file_node(self, div, file_ids):
+    def hierarchical_file_node(self, div):
         """Return the Node of the original file that `div` points to, or None.
 
         Pointers to other files, such as preservation copies, are skipped.
         """
-        for file_id in file_ids:
+        for file_id in div.file_ids:
             entry = self.mets.files.get(file_id)
             if entry is None:
                 self.unknown_file_ids.append(file_id)
             elif entry.use == "original":
-                dmd_ids = (div.get("DMDID") or "").split()
-                node = self.file_node(entry, dmd_ids)
+                node = self.file_node(entry, div.dmd_ids)
                 if node is not None:
-                    node.level_of_description = self.level(
-                        div.get("TYPE"), "Item", node.title
-                    )
+                    node.level_of_description = self.level(div.type, "Item", node.title)
                 return node
         return None
 
     def unique_key(self, key):
-        # Two sibling divs may have the same LABEL, but keys must differ.
-        candidate, number = key, 1
+        # Two sibling divs may have the same LABEL, but keys must differ. The
+        # search for a free number goes on from the last number given to `key`,
+        # so a thousand equal labels cost a thousand tries, not half a million.
+        number = self.last_key_numbers.get(key, 1)
+        candidate = key if number == 1 else f"{key}#{number}"
         while candidate in self.used_keys:
             number += 1
             candidate = f"{key}#{number}"
         self.used_keys.add(candidate)
+        self.last_key_numbers[key] = number
         return candidate
 
     def level(self, type_value, default, title):
@@ -772,7 +417,7 @@ class PlanBuilder:
             mime_type=guess_mime_type(premis, original_name),
             checksum=premis.checksum,
             checksum_type=premis.checksum_type,
-            ocr_text=self.dip.ocr_text(object_uuid),
+            ocr_path=self.dip.ocr_file(object_uuid),
             events=premis.events,
         )
         self.add_preservation_copy(properties, entry, premis)
@@ -802,16 +447,19 @@ class PlanBuilder:
         candidates = []
         for position, dmd_id in enumerate(dict.fromkeys(dmd_ids)):
             section = self.mets.dmd_sections.get(dmd_id)
-            if section is None or section.find(DC_RECORD, NAMESPACES) is None:
+            if section is None or section.dublin_core is None:
                 continue
-            created = parse_datetime(section.get("CREATED") or "") or OLDEST
-            candidates.append((created, position, section))
+            candidates.append((section.created, position, section))
         if not candidates:
             return {}
         _, _, section = max(candidates, key=lambda candidate: candidate[:2])
-        if section.get("STATUS") == "deleted":
+        if section.status == "deleted":
             return {}
-        return dublin_core_fields(section.find(DC_RECORD, NAMESPACES))
+        # A copy, because callers pop the title and a dmdSec can serve many files.
+        return {
+            name: list(value) if isinstance(value, list) else value
+            for name, value in section.dublin_core.items()
+        }
 
     # Warnings and errors.
 

@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+# The most of an OCR text file that is read and stored, in bytes.
+OCR_TEXT_MAX_BYTES = 1024 * 1024
+
 
 class IngestError(Exception):
     """The package cannot be ingested. The message names the value and the fix."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """A PREMIS event recorded for an original file."""
 
@@ -25,9 +28,13 @@ class Event:
     event_outcome_detail: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class FileProperties:
-    """Technical properties of an original file; see catalogue.DigitalFile."""
+    """Technical properties of an original file; see catalogue.DigitalFile.
+
+    The OCR text stays in its file until the writer reads it, so a plan of
+    many files does not hold all their texts at once.
+    """
 
     object_uuid: str
     relative_path: str
@@ -43,11 +50,20 @@ class FileProperties:
     mime_type: str = ""
     checksum: str = ""
     checksum_type: str = ""
-    ocr_text: str = ""
+    ocr_path: Path | None = None
     events: list[Event] = field(default_factory=list)
 
+    @property
+    def ocr_text(self):
+        """The start of the OCR text file, up to OCR_TEXT_MAX_BYTES, or ""."""
+        if self.ocr_path is None:
+            return ""
+        with open(self.ocr_path, "rb") as ocr_file:
+            data = ocr_file.read(OCR_TEXT_MAX_BYTES)
+        return data.decode("utf-8", errors="replace")
 
-@dataclass
+
+@dataclass(slots=True)
 class Node:
     """One description to create, with its children in display order.
 
