@@ -1,22 +1,31 @@
 """Turn an IngestPlan into catalogue rows and stored access copies.
 
-1. Link or copy the access copies and thumbnails into a folder of their own
-   under MEDIA_ROOT, reporting progress as files are stored.
+1. Link, clone or copy the access copies and thumbnails into a folder of their
+   own under MEDIA_ROOT, reporting progress once per batch of files.
 2. In one transaction, which waits for other ingests' writes to end: remove the
    descriptions of an earlier ingest of the same AIP, and create the new
    descriptions level by level with bulk inserts. Then add their digital
-   objects, technical properties and PREMIS events, and call `on_commit_check`,
-   which raises if the deposit is no longer ours.
+   objects, technical properties and PREMIS events, one batch of files at a
+   time, and call `on_commit_check`, which raises if the deposit is no longer
+   ours.
 3. After the commit, remove the earlier ingest's media folder. If anything
    fails, the caller removes the new one instead.
+
+The number of queries grows with the number of batches, not of files: slugs are
+read for a whole level of descriptions at once.
 """
 
+import errno
+import fcntl
 import hashlib
 import logging
 import mimetypes
 import os
 import shutil
-from dataclasses import asdict
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
@@ -32,12 +41,18 @@ from depositum.catalogue.models import (
     DigitalObject,
     PREMISEvent,
 )
+from depositum.ingest.bulk import RowInserter
 from depositum.ingest.plan import IngestError
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 SLUG_MAX_LENGTH = 200
+# Threads that store files and compute their checksums.
+CHECKSUM_THREADS = 4
+# Linux ioctl that makes `dest` share the data blocks of `source` (reflink), on
+# file systems such as Btrfs and XFS; _IOW(0x94, 9, int) in linux/fs.h.
+FICLONE = 0x40049409
 
 
 class PlanWriter:
@@ -55,29 +70,42 @@ class PlanWriter:
         self.stored = {}
 
     def store_files(self):
-        """Link or copy every access copy and thumbnail into the media folder."""
+        """Store every access copy and thumbnail in the media folder.
+
+        Each file is hard-linked where the file system allows, else cloned or
+        copied (see `link_or_copy`). Return the number of access copies, and
+        call `on_progress` after every BATCH_SIZE of them and after the last.
+        """
         nodes = [node for node in self.plan.nodes() if node.access_copy]
         total = len(nodes)
         dest_root = self.media_root / self.media_folder
         if dest_root.exists():
             # A dead attempt of this same deposit left it behind.
             shutil.rmtree(dest_root)
+        dest_root.mkdir(parents=True)
 
-        for done, node in enumerate(nodes, start=1):
-            folder = Path(self.media_folder) / node.file.object_uuid
-            (self.media_root / folder).mkdir(parents=True, exist_ok=True)
-            master = folder / node.access_copy.name
-            files = {"master": (node.access_copy, master)}
-            if node.thumbnail:
-                files["thumbnail"] = (node.thumbnail, folder / "thumbnail.jpg")
-
-            self.stored[node.key] = {
-                usage: self.store(source, relative)
-                for usage, (source, relative) in files.items()
-            }
-            if done % BATCH_SIZE == 0 or done == total:
-                self.on_progress(done, total)
+        # hashlib releases the GIL while it hashes, so a few threads overlap
+        # the checksums with the reads and links of the next files.
+        with ThreadPoolExecutor(max_workers=CHECKSUM_THREADS) as pool:
+            for start in range(0, total, BATCH_SIZE):
+                batch = nodes[start : start + BATCH_SIZE]
+                for node, stored in zip(
+                    batch, pool.map(self.store_node, batch), strict=True
+                ):
+                    self.stored[node.key] = stored
+                self.on_progress(start + len(batch), total)
         return total
+
+    def store_node(self, node):
+        """Store the access copy and thumbnail of `node`; return their fields."""
+        folder = Path(self.media_folder) / node.file.object_uuid
+        (self.media_root / folder).mkdir(exist_ok=True)
+        stored = {
+            "master": self.store(node.access_copy, folder / node.access_copy.name)
+        }
+        if node.thumbnail:
+            stored["thumbnail"] = self.store(node.thumbnail, folder / "thumbnail.jpg")
+        return stored
 
     def store(self, source, relative):
         dest = self.media_root / relative
@@ -150,73 +178,133 @@ class PlanWriter:
         return old_slugs, media
 
     def create_descriptions(self, aip, old_slugs):
-        """Insert the plan's nodes level by level; return {key: Description}."""
+        """Insert the plan's nodes level by level; return {key: Description}.
+
+        The Descriptions carry their id, key, slug, title, level, position,
+        parent and AIP. Django loads any other field on first access.
+        """
         slugs = SlugAllocator(old_slugs)
+        inserter = RowInserter(Description)
+        loaded = ["id", "parent_id", "aip_id", "aip_key", "position", "slug"]
+        loaded += ["title", "level_of_description"]
         created = {}
-        level = [(node, self.target) for node in self.plan.roots]
+        level = [(node, self.target.id) for node in self.plan.roots]
         while level:
+            level_slugs = slugs.allocate_all(
+                [(node.key, node.title) for node, _ in level]
+            )
             rows = []
-            for position, (node, parent) in enumerate(level):
-                fields = fit(
-                    Description,
+            for position, ((node, parent_id), slug) in enumerate(
+                zip(level, level_slugs, strict=True)
+            ):
+                row = dict(
+                    node.fields,
                     title=node.title,
                     level_of_description=node.level_of_description,
                     aip_key=node.key,
-                    **node.fields,
                 )
-                rows.append(
-                    Description(
-                        parent=parent,
-                        aip=aip,
-                        position=position,
-                        slug=slugs.allocate(node.key, node.title),
-                        publication_status=settings.DEFAULT_PUBLICATION_STATUS,
-                        **fields,
-                    )
+                row = fit(Description, **row)
+                row.update(
+                    parent_id=parent_id,
+                    aip_id=aip.id,
+                    position=position,
+                    slug=slug,
+                    publication_status=settings.DEFAULT_PUBLICATION_STATUS,
                 )
-            for row in Description.objects.bulk_create(rows, batch_size=BATCH_SIZE):
-                created[row.aip_key] = row
+                rows.append(row)
+
+            inserter.insert(rows)
+            ids = read_ids(
+                Description.objects.filter(aip=aip),
+                "aip_key",
+                [row["aip_key"] for row in rows],
+            )
+            for row in rows:
+                values = [ids[row["aip_key"]]] + [row[name] for name in loaded[1:]]
+                created[row["aip_key"]] = Description.from_db(
+                    connection.alias, loaded, values
+                )
 
             level = [
-                (child, created[node.key])
+                (child, created[node.key].id)
                 for node, _ in level
                 for child in node.children
             ]
         return created
 
     def create_files(self, aip, descriptions):
-        digital_objects = []
-        digital_files = []
-        events = []
-        for node in self.plan.nodes():
-            description = descriptions[node.key]
-            for usage, stored in self.stored.get(node.key, {}).items():
-                digital_objects.append(
-                    DigitalObject(description=description, usage=usage, **stored)
-                )
-            if node.file is None:
-                continue
+        """Insert the digital objects, digital files and PREMIS events.
 
-            properties = asdict(node.file)
-            node_events = [
-                fit(PREMISEvent, **event) for event in properties.pop("events")
-            ]
-            digital_file = DigitalFile(
-                description=description, aip=aip, **fit(DigitalFile, **properties)
+        The rows are built and inserted one batch of nodes at a time, so only
+        one batch of OCR texts and events is in memory as rows at once.
+        """
+        objects = RowInserter(DigitalObject)
+        files = RowInserter(DigitalFile)
+        events = RowInserter(PREMISEvent)
+        nodes = list(self.plan.nodes())
+        for start in range(0, len(nodes), BATCH_SIZE):
+            batch = nodes[start : start + BATCH_SIZE]
+            object_rows = []
+            file_rows = []
+            for node in batch:
+                description_id = descriptions[node.key].id
+                for usage, stored in self.stored.get(node.key, {}).items():
+                    object_rows.append(
+                        dict(stored, description_id=description_id, usage=usage)
+                    )
+                if node.file is not None:
+                    row = fit(DigitalFile, **digital_file_values(node.file))
+                    row.update(description_id=description_id, aip_id=aip.id)
+                    file_rows.append(row)
+            objects.insert(object_rows)
+            files.insert(file_rows)
+            file_ids = read_ids(
+                DigitalFile.objects.all(),
+                "description_id",
+                [row["description_id"] for row in file_rows],
             )
-            digital_files.append(digital_file)
-            events.append((digital_file, node_events))
 
-        DigitalObject.objects.bulk_create(digital_objects, batch_size=BATCH_SIZE)
-        DigitalFile.objects.bulk_create(digital_files, batch_size=BATCH_SIZE)
-        PREMISEvent.objects.bulk_create(
-            (
-                PREMISEvent(digital_file=digital_file, **event)
-                for digital_file, node_events in events
-                for event in node_events
-            ),
-            batch_size=BATCH_SIZE,
-        )
+            event_rows = []
+            for node in batch:
+                if node.file is None:
+                    continue
+                file_id = file_ids[descriptions[node.key].id]
+                for event in node.file.events:
+                    row = fit(PREMISEvent, **event_values(event))
+                    row["digital_file_id"] = file_id
+                    event_rows.append(row)
+            events.insert(event_rows)
+
+
+def read_ids(queryset, key, values):
+    """Return {key value: id} for the rows of `queryset` whose `key` is in
+    `values`, read BATCH_SIZE values per query."""
+    ids = {}
+    for start in range(0, len(values), BATCH_SIZE):
+        batch = values[start : start + BATCH_SIZE]
+        filtered = queryset.filter(**{f"{key}__in": batch})
+        ids.update(filtered.values_list(key, "id"))
+    return ids
+
+
+def digital_file_values(properties):
+    """Return the DigitalFile field values of a plan's FileProperties."""
+    values = {
+        name: getattr(properties, name)
+        for name in field_names(type(properties))
+        if name not in ("ocr_path", "events")
+    }
+    values["ocr_text"] = properties.ocr_text
+    return values
+
+
+def event_values(event):
+    return {name: getattr(event, name) for name in field_names(type(event))}
+
+
+@cache
+def field_names(dataclass_type):
+    return tuple(item.name for item in fields(dataclass_type))
 
 
 # Key of the PostgreSQL advisory lock that serialises catalogue writes.
@@ -240,33 +328,79 @@ class SlugAllocator:
     """Give each new description a unique slug made from its title.
 
     A description that replaces one from an earlier ingest of the same AIP gets
-    the earlier slug back, so links to it keep working. The slugs in use that
-    start with a title's slug are read once per title, in one query.
+    the earlier slug back, so links to it keep working. Equal titles get the
+    suffixes -2, -3 and so on, the lowest one free. Whether a candidate slug is
+    in use is read with exact `slug IN (...)` queries of up to BATCH_SIZE slugs,
+    which the unique index answers on SQLite and PostgreSQL alike. Each level of
+    descriptions takes two of them per batch, plus one for each title whose
+    suffixes run beyond the candidates read in advance.
     """
 
     def __init__(self, old_slugs):
         self.old_slugs = old_slugs
         # Earlier slugs stay reserved for the descriptions that replace theirs.
         self.slugs_in_use = set(old_slugs.values())
-        self.read_bases = set()
+        # Slugs whose use in the catalogue has been read.
+        self.checked = set()
+        # The suffix number that `allocate` tries first for each base slug.
+        self.next_numbers = {}
 
-    def allocate(self, key, title):
-        if key in self.old_slugs:
-            return self.old_slugs[key]
+    def allocate_all(self, requests):
+        """Return a unique slug for each (key, title) in `requests`, in order."""
+        bases = [
+            None if key in self.old_slugs else base_slug(title)
+            for key, title in requests
+        ]
+        counts = Counter(base for base in bases if base is not None)
+        self.read_slugs_in_use(counts)
 
-        base = slugify(title, max_length=SLUG_MAX_LENGTH) or "description"
-        if base not in self.read_bases:
-            in_use = Description.objects.filter(slug__startswith=base)
+        # Read in advance the suffixed slugs that equal titles, or a title
+        # whose slug is taken, will try.
+        wanted = []
+        for base, count in counts.items():
+            first = self.next_numbers.get(base, 1)
+            if first == 1 and base not in self.slugs_in_use:
+                count -= 1
+            wanted.extend(candidate(base, max(first, 2) + i) for i in range(count))
+        self.read_slugs_in_use(wanted)
+
+        return [
+            self.old_slugs[key] if base is None else self.allocate(base)
+            for (key, _), base in zip(requests, bases, strict=True)
+        ]
+
+    def allocate(self, base):
+        number = self.next_numbers.get(base, 1)
+        slug = candidate(base, number)
+        while True:
+            if slug not in self.checked:
+                self.read_slugs_in_use(
+                    candidate(base, n) for n in range(number, number + BATCH_SIZE)
+                )
+            if slug not in self.slugs_in_use:
+                break
+            number += 1
+            slug = candidate(base, number)
+        self.slugs_in_use.add(slug)
+        self.next_numbers[base] = number
+        return slug
+
+    def read_slugs_in_use(self, slugs):
+        unread = [slug for slug in dict.fromkeys(slugs) if slug not in self.checked]
+        for start in range(0, len(unread), BATCH_SIZE):
+            batch = unread[start : start + BATCH_SIZE]
+            in_use = Description.objects.filter(slug__in=batch)
             self.slugs_in_use.update(in_use.values_list("slug", flat=True))
-            self.read_bases.add(base)
+            self.checked.update(batch)
 
-        candidate = base
-        suffix = 1
-        while candidate in self.slugs_in_use:
-            suffix += 1
-            candidate = f"{base}-{suffix}"
-        self.slugs_in_use.add(candidate)
-        return candidate
+
+def base_slug(title):
+    return slugify(title, max_length=SLUG_MAX_LENGTH) or "description"
+
+
+def candidate(base, number):
+    """Return the slug with suffix `number`: the base itself for 1."""
+    return base if number == 1 else f"{base}-{number}"
 
 
 def fit(model, **values):
@@ -275,27 +409,72 @@ def fit(model, **values):
     METS values have no length limit, and PostgreSQL rejects a value longer
     than its column.
     """
+    limits = max_lengths(model)
     for name, value in values.items():
-        field = model._meta.get_field(name)
-        if not isinstance(field, CharField) or not isinstance(value, str):
-            continue
-        if len(value) > field.max_length:
-            values[name] = value[: field.max_length - 1] + "…"
+        limit = limits.get(name)
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            values[name] = value[: limit - 1] + "…"
     return values
 
 
+@cache
+def max_lengths(model):
+    """Return the max_length of each CharField of `model`, by field name."""
+    return {
+        field.name: field.max_length
+        for field in model._meta.get_fields()
+        if isinstance(field, CharField) and field.max_length
+    }
+
+
 def link_or_copy(source, dest):
-    """Hard-link `source` to `dest` where the file system allows, else copy it."""
-    dest.unlink(missing_ok=True)
+    """Put a copy of `source` at `dest`, as cheaply as the file system allows.
+
+    A hard link comes first. Where it fails, such as across file systems, a
+    reflink clone (FICLONE) shares the data blocks, and then copy_file_range
+    copies inside the kernel. shutil.copyfile is the last resort.
+    """
     try:
         os.link(source, dest)
+        return
+    except FileExistsError:
+        dest.unlink()
+        try:
+            os.link(source, dest)
+            return
+        except OSError:
+            pass
     except OSError:
-        shutil.copyfile(source, dest)
+        pass
+    with open(source, "rb") as source_file, open(dest, "wb") as dest_file:
+        try:
+            fcntl.ioctl(dest_file.fileno(), FICLONE, source_file.fileno())
+            return
+        except OSError:
+            pass
+        try:
+            copy_file_range(source_file.fileno(), dest_file.fileno())
+            return
+        except OSError as error:
+            if error.errno not in FALLBACK_ERRORS:
+                raise
+    shutil.copyfile(source, dest)
+
+
+# copy_file_range fails with these where the kernel or file systems lack it.
+FALLBACK_ERRORS = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}
+
+
+def copy_file_range(source_fd, dest_fd):
+    size = os.fstat(source_fd).st_size
+    copied = 0
+    while copied < size:
+        count = os.copy_file_range(source_fd, dest_fd, size - copied)
+        if count == 0:
+            break
+        copied += count
 
 
 def sha256(path):
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
