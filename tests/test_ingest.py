@@ -1,8 +1,12 @@
 """Ingest of whole DIPs into the catalogue database, run in the test process."""
 
+import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from depositum.catalogue.models import (
     AIP,
@@ -12,6 +16,7 @@ from depositum.catalogue.models import (
     PREMISEvent,
 )
 from depositum.ingest.archivematica import ArchivematicaDIPExtractor
+from depositum.ingest.plan import Event, FileProperties, IngestPlan, Node
 from depositum.ingest.writer import PlanWriter
 
 pytestmark = pytest.mark.django_db
@@ -180,3 +185,111 @@ def test_it_cuts_values_longer_than_their_column(build, fonds):
     assert len(item.identifier) == 1024
     assert item.identifier.endswith("…")
     assert len(DigitalFile.objects.get().format_name) == 255
+
+
+def synthetic_plan(tmp_path, count, titles=7):
+    """Return a flat plan of `count` files whose titles repeat every `titles`."""
+    source = tmp_path / f"source-{count}"
+    source.mkdir()
+    roots = []
+    for index in range(count):
+        object_uuid = str(uuid.UUID(int=index + 1))
+        access_copy = source / f"{object_uuid}-photo.jpg"
+        access_copy.write_bytes(b"\xff\xd8 photo %d \xff\xd9" % index)
+        events = [
+            Event("ingestion", datetime(2024, 5, 1, tzinfo=UTC), f"ingest-{index}"),
+            Event("message digest calculation", None, f"digest-{index}"),
+        ]
+        properties = FileProperties(
+            object_uuid=object_uuid,
+            relative_path=f"objects/photo-{index}.tif",
+            original_name=f"photo-{index}.tif",
+            events=events,
+        )
+        roots.append(
+            Node(
+                key=f"file:{object_uuid}",
+                title=f"Photo {index % titles}",
+                level_of_description="Item",
+                fields={"creators": ["Jane Doe"], "start_date": date(1990, 1, 1)},
+                file=properties,
+                access_copy=access_copy,
+            )
+        )
+    return IngestPlan(str(uuid.uuid4()), f"synthetic-{count}", roots)
+
+
+def write_queries(plan, target, media_folder):
+    writer = PlanWriter(plan, target, media_folder=media_folder)
+    writer.store_files()
+    with CaptureQueriesContext(connection) as queries:
+        writer.write()
+    return len(queries)
+
+
+def test_writer_queries_grow_per_batch_not_per_file(tmp_path, fonds):
+    small_plan = synthetic_plan(tmp_path, 100, titles=100)
+    large_plan = synthetic_plan(tmp_path, 1000, titles=1000)
+
+    small = write_queries(small_plan, fonds, "aips/small")
+    large = write_queries(large_plan, fonds, "aips/large")
+
+    # One query per title or per file would add hundreds.
+    assert large - small < 20
+    assert large < 50
+    assert DigitalFile.objects.count() == 1100
+    assert PREMISEvent.objects.count() == 2200
+
+
+def test_writer_numbers_equal_titles(tmp_path, fonds):
+    for slug in ("photo-0", "photo-0-2", "photo-0-4"):
+        Description.objects.create(slug=slug, title="Photo 0")
+
+    write_queries(synthetic_plan(tmp_path, 40, titles=10), fonds, "aips/titles")
+
+    slugs = set(
+        Description.objects.filter(aip__isnull=False, title="Photo 0").values_list(
+            "slug", flat=True
+        )
+    )
+    assert slugs == {"photo-0-3", "photo-0-5", "photo-0-6", "photo-0-7"}
+    assert Description.objects.filter(slug="photo-1").exists()
+    assert Description.objects.filter(slug="photo-1-4").exists()
+    assert not Description.objects.filter(slug="photo-1-5").exists()
+
+
+def test_writer_stores_field_values(tmp_path, fonds):
+    plan = synthetic_plan(tmp_path, 3)
+
+    write_queries(plan, fonds, "aips/values")
+
+    item = Description.objects.get(aip_key=plan.roots[1].key)
+    assert item.creators == ["Jane Doe"]
+    assert item.start_date == date(1990, 1, 1)
+    assert item.parent_id == fonds.id
+    assert item.position == 1
+    assert item.created_at is not None
+    digital_file = DigitalFile.objects.get(description=item)
+    assert str(digital_file.object_uuid) == plan.roots[1].file.object_uuid
+    assert digital_file.ocr_text == ""
+    event = digital_file.premis_events.get(event_type="ingestion")
+    assert event.event_datetime == datetime(2024, 5, 1, tzinfo=UTC)
+    assert event.event_identifier == "ingest-1"
+    assert (
+        digital_file.premis_events.get(event_type__startswith="message").event_datetime
+        is None
+    )
+
+
+def test_writer_returns_loaded_descriptions(tmp_path, fonds):
+    plan = synthetic_plan(tmp_path, 2)
+    writer = PlanWriter(plan, fonds, media_folder="aips/returned")
+    writer.store_files()
+
+    _, descriptions = writer.write()
+
+    description = descriptions[plan.roots[0].key]
+    assert description.slug == "photo-0"
+    assert description.parent_id == fonds.id
+    # Fields that were not loaded come from the database on access.
+    assert description.creators == ["Jane Doe"]
