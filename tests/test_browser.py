@@ -292,6 +292,10 @@ def test_search_finds_file_by_ocr_word(server, catalogue, open_tab, shots):
     result.click()
     page.wait_for_load_state()
     assert page.locator("h1").inner_text() == OCR_TITLE
+    ocr = page.locator("details", has_text="OCR")
+    ocr.locator("summary").click()
+    shots.take(page, "ocr-text")
+    assert OCR_WORD in ocr.inner_text()
 
 
 def test_search_facet_narrows_results(server, catalogue, open_tab, shots):
