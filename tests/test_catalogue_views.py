@@ -263,6 +263,20 @@ def test_it_counts_drafts_below_for_staff(client, alice, fonds, series, item):
     assert top.digital_object_count == 1
 
 
+def test_it_borrows_thumbnail_for_fonds(client, media_root, fonds, series, item):
+    store_file(media_root, item, "master", "hr/register.pdf", pdf_bytes())
+
+    html = client.get("/").content.decode()
+
+    assert '<img class="thumbnail" src="/descriptions/register-1851/thumbnail"' in html
+
+
+def test_it_borrows_no_draft_thumbnail(client, fonds, series, draft_item):
+    html = client.get("/").content.decode()
+
+    assert '<img class="thumbnail"' not in html
+
+
 def test_it_shows_recent_deposits_to_staff(client, alice, deposit):
     client.force_login(alice)
 
@@ -1284,6 +1298,7 @@ def test_it_shows_deposited_image_and_audio(server, build, tmp_path):
     sound_page = requests.get(sound["url"], timeout=10).text
     sound_file = requests.get(master_of(sound)["url"], timeout=10)
     script = requests.get(f"{server.url}/static/depositum/viewer.js", timeout=10)
+    icon = requests.get(f"{server.url}/static/depositum/favicon.svg", timeout=10)
 
     assert 'aria-label="Image viewer"' in page
     assert thumbnail.headers["Content-Type"] == "image/jpeg"
@@ -1293,6 +1308,7 @@ def test_it_shows_deposited_image_and_audio(server, build, tmp_path):
     assert sound_file.content[:2] == b"\xff\xfb"
     assert script.status_code == 200
     assert "javascript" in script.headers["Content-Type"]
+    assert icon.headers["Content-Type"] == "image/svg+xml"
 
 
 # Deposit page

@@ -1,11 +1,13 @@
 """Queries on the description hierarchy.
 
-Except for subtree_counts, their cost does not grow with the number of
+Except for subtree_summaries, their cost does not grow with the number of
 siblings or the depth. Siblings are ordered by (position, title, id), as in
 Description.Meta.ordering. A window of siblings, or the previous and next
 sibling, comes from keyset conditions on that order, so a description among
 50,000 siblings costs a few index seeks, never a scan of all the siblings.
 """
+
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
@@ -67,8 +69,21 @@ def with_has_children(queryset, visible):
     return queryset.annotate(has_children=Exists(children))
 
 
-def subtree_counts(ids, staff):
-    """Return {id: (descriptions, digital objects)} counted below each description.
+class SubtreeSummary(NamedTuple):
+    """What lies below a description, as far as the user may see."""
+
+    descriptions: int
+    digital_objects: int
+    # A description below whose thumbnail can stand for the whole subtree: the
+    # first one, by id, with a DIP thumbnail or an image or PDF master.
+    thumbnail_source_id: int | None
+
+
+EMPTY_SUBTREE = SubtreeSummary(0, 0, None)
+
+
+def subtree_summaries(ids, staff):
+    """Return {id: SubtreeSummary} for each description in `ids`.
 
     The counts include every level below, not only the children. Only what the
     user may see is counted: for visitors who are not staff, published
@@ -87,6 +102,11 @@ def subtree_counts(ids, staff):
     objects = connection.ops.quote_name(DigitalObject._meta.db_table)
     placeholders = ", ".join(["%s"] * len(ids))
     counted = "1 = 1" if staff else "tree.publication_status = %s"
+    # Masters that derivatives.can_make_thumbnail() accepts.
+    renderable = (
+        "(master.mime_type LIKE 'image/%%' AND master.mime_type <> 'image/svg+xml')"
+        " OR master.mime_type = 'application/pdf'"
+    )
     sql = f"""
         WITH RECURSIVE tree (root_id, id, publication_status, depth) AS (
             SELECT parent_id, id, publication_status, 1
@@ -96,17 +116,32 @@ def subtree_counts(ids, staff):
             FROM {table} d JOIN tree ON d.parent_id = tree.id
             WHERE tree.depth < %s
         )
-        SELECT tree.root_id, COUNT(*), COUNT(o.id)
-        FROM tree LEFT JOIN {objects} o
-            ON o.description_id = tree.id AND o.usage = %s
+        SELECT
+            tree.root_id,
+            COUNT(*),
+            COUNT(master.id),
+            MIN(
+                CASE WHEN thumbnail.id IS NOT NULL OR {renderable}
+                THEN tree.id END
+            )
+        FROM tree
+        LEFT JOIN {objects} master
+            ON master.description_id = tree.id AND master.usage = %s
+        LEFT JOIN {objects} thumbnail
+            ON thumbnail.description_id = tree.id AND thumbnail.usage = %s
         WHERE {counted}
         GROUP BY tree.root_id
     """
-    params = [*ids, MAX_DEPTH, DigitalObject.Usage.MASTER]
+    params = [
+        *ids,
+        MAX_DEPTH,
+        DigitalObject.Usage.MASTER,
+        DigitalObject.Usage.THUMBNAIL,
+    ]
     if not staff:
         params.append(PublicationStatus.PUBLISHED)
 
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        counts = {root_id: (total, masters) for root_id, total, masters in cursor}
-    return {pk: counts.get(pk, (0, 0)) for pk in ids}
+        summaries = {row[0]: SubtreeSummary(*row[1:]) for row in cursor}
+    return {pk: summaries.get(pk, EMPTY_SUBTREE) for pk in ids}

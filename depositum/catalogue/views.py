@@ -115,11 +115,13 @@ def home(request):
     top_level = list(page_obj)
     _attach_thumbnail_urls(top_level)
 
-    counts = tree.subtree_counts(
+    summaries = tree.subtree_summaries(
         [item.id for item in top_level], staff=sees_drafts(request.user)
     )
     for item in top_level:
-        item.descendant_count, item.digital_object_count = counts[item.id]
+        item.descendant_count = summaries[item.id].descriptions
+        item.digital_object_count = summaries[item.id].digital_objects
+    _borrow_thumbnail_urls(top_level, summaries)
 
     ctx = {
         "page_obj": page_obj,
@@ -275,6 +277,26 @@ def _attach_thumbnail_urls(descriptions):
         item.thumbnail_url = None
         if item.id in has_thumbnail:
             item.thumbnail_url = reverse("thumbnail", args=[item.slug])
+
+
+def _borrow_thumbnail_urls(descriptions, summaries):
+    """Give each description without a thumbnail that of one below it.
+
+    A fonds or a deposit target rarely has a digital object of its own, so its
+    list entry shows the thumbnail of the first description below that has one.
+    """
+    borrowers = {
+        item.id: summaries[item.id].thumbnail_source_id
+        for item in descriptions
+        if item.thumbnail_url is None and summaries[item.id].thumbnail_source_id
+    }
+    slugs = dict(
+        Description.objects.filter(id__in=borrowers.values()).values_list("id", "slug")
+    )
+    for item in descriptions:
+        source_id = borrowers.get(item.id)
+        if source_id in slugs:
+            item.thumbnail_url = reverse("thumbnail", args=[slugs[source_id]])
 
 
 def _with_digital_objects(queryset):
