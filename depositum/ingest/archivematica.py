@@ -178,6 +178,7 @@ class DIPFolder:
 
     def __init__(self, path):
         self.path = path
+        self.absolute_path = path.absolute()
         self.objects_dir = path / "objects"
         self.access_copies = index_by_uuid(self.objects_dir, UUID_PREFIX, "")
         self.thumbnails = index_by_uuid(path / "thumbnails", UUID_SUFFIX, ".jpg")
@@ -202,7 +203,7 @@ class DIPFolder:
         return self.file_path("OCRfiles", self.ocr_files.get(object_uuid))
 
     def file_path(self, folder, name):
-        return self.path.absolute() / folder / name if name else None
+        return self.absolute_path / folder / name if name else None
 
 
 def index_by_uuid(folder, pattern, suffix):

@@ -82,20 +82,29 @@ class RowInserter:
 
     def prepare(self, fields, rows):
         """Return the database values of `rows`, a list per row in field order."""
-        defaults = [self.default(field) for field in fields]
         # The fields whose values the driver cannot take as they are.
         converters = [
             None if field.get_internal_type() in PLAIN_TYPES else field
             for field in fields
         ]
+        # Defaults are converted once, because most rows leave most fields out.
+        defaults = []
+        for field, converter in zip(fields, converters, strict=True):
+            default = self.default(field)
+            if converter is not None and default is not None:
+                default = converter.get_db_prep_save(default, connection)
+            defaults.append(default)
+
+        missing = object()
+        columns = list(zip(fields, defaults, converters, strict=True))
         values = []
         for row in rows:
             row_values = []
-            for field, default, converter in zip(
-                fields, defaults, converters, strict=True
-            ):
-                value = row.get(field.attname, default)
-                if converter is not None and value is not None:
+            for field, default, converter in columns:
+                value = row.get(field.attname, missing)
+                if value is missing:
+                    value = default
+                elif converter is not None and value is not None:
                     value = converter.get_db_prep_save(value, connection)
                 row_values.append(value)
             values.append(row_values)

@@ -66,44 +66,37 @@ PREMIS_EVENTS = etree.XPath(
     namespaces=NAMESPACES,
 )
 
-# Relative to a premis:object or premis:event, with the prefix "premis" bound to
-# the namespace of the element being read, so the same paths serve PREMIS 2 and 3.
-# One query per element selects every node that is read, and the nodes are
-# distinguished by local name, because a METS can have hundreds of thousands of
-# events.
-OBJECT_NODES = " | ".join(
-    [
-        "premis:objectIdentifier[premis:objectIdentifierType='UUID']"
-        "/premis:objectIdentifierValue",
-        "premis:originalName",
-        "premis:objectCharacteristics/premis:size",
-        "premis:objectCharacteristics/premis:fixity/premis:messageDigestAlgorithm",
-        "premis:objectCharacteristics/premis:fixity/premis:messageDigest",
-        "premis:objectCharacteristics/premis:format/premis:formatDesignation"
-        "/premis:formatName",
-        "premis:objectCharacteristics/premis:format/premis:formatDesignation"
-        "/premis:formatVersion",
-        "premis:objectCharacteristics/premis:format"
-        "/premis:formatRegistry[premis:formatRegistryName='PRONOM']"
-        "/premis:formatRegistryKey",
-        # The "mimetype" attribute of this element is the MIME type FITS found.
-        "premis:objectCharacteristics/premis:objectCharacteristicsExtension"
-        "/fits:fits/fits:identification/fits:identity",
-    ]
-)
-EVENT_NODES = " | ".join(
-    [
-        "premis:eventIdentifier/premis:eventIdentifierValue",
-        "premis:eventType",
-        "premis:eventDateTime",
-        # PREMIS 2 puts eventDetail in the event, PREMIS 3 in eventDetailInformation.
-        "premis:eventDetail",
-        "premis:eventDetailInformation/premis:eventDetail",
-        "premis:eventOutcomeInformation/premis:eventOutcome",
-        "premis:eventOutcomeInformation/premis:eventOutcomeDetail"
-        "/premis:eventOutcomeDetailNote",
-    ]
-)
+# The nodes read from a premis:object or premis:event, as paths of local names
+# relative to it. A step without a prefix is in the namespace of the element being
+# read, so the same paths serve PREMIS 2 and 3. A step "name[child=value]" requires
+# a child whose text is the value. The nodes are matched by walking the children
+# along these paths, which costs less than an XPath query per element for the
+# hundreds of thousands of events a METS can have.
+OBJECT_PATHS = [
+    "objectIdentifier[objectIdentifierType=UUID]/objectIdentifierValue",
+    "originalName",
+    "objectCharacteristics/size",
+    "objectCharacteristics/fixity/messageDigestAlgorithm",
+    "objectCharacteristics/fixity/messageDigest",
+    "objectCharacteristics/format/formatDesignation/formatName",
+    "objectCharacteristics/format/formatDesignation/formatVersion",
+    "objectCharacteristics/format/formatRegistry[formatRegistryName=PRONOM]"
+    "/formatRegistryKey",
+    # The "mimetype" attribute of this element is the MIME type FITS found.
+    "objectCharacteristics/objectCharacteristicsExtension"
+    "/fits:fits/fits:identification/fits:identity",
+]
+EVENT_PATHS = [
+    "eventIdentifier/eventIdentifierValue",
+    "eventType",
+    "eventDateTime",
+    # PREMIS 2 puts eventDetail in the event, PREMIS 3 in eventDetailInformation.
+    "eventDetail",
+    "eventDetailInformation/eventDetail",
+    "eventOutcomeInformation/eventOutcome",
+    "eventOutcomeInformation/eventOutcomeDetail/eventOutcomeDetailNote",
+]
+STEP = re.compile(r"^(?P<name>[^\[]+)(?:\[(?P<child>[^=]+)=(?P<value>[^\]]*)\])?$")
 
 UUID_PATTERN = (
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -479,27 +472,78 @@ def read_amd_section(section):
 # PREMIS (amdSec) ------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class PathStep:
+    """A step of OBJECT_PATHS or EVENT_PATHS, with the steps below it."""
+
+    # The local name to record the node's value under, "" if it is not read.
+    record_as: str = ""
+    # (tag, text) of a child that the node must have, or None.
+    condition: tuple[str, str] | None = None
+    children: dict = field(default_factory=dict)
+
+
 @cache
-def premis_xpath(expression, premis_ns):
-    namespaces = dict(NAMESPACES, premis=premis_ns)
-    return etree.XPath(expression, namespaces=namespaces)
+def path_steps(paths, premis_ns):
+    """Return the tree of PathSteps of `paths` by tag, in `premis_ns`."""
+    steps = {}
+    for path in paths:
+        level = steps
+        parts = path.split("/")
+        for position, part in enumerate(parts):
+            match = STEP.match(part)
+            tag = qualified(match["name"], premis_ns)
+            step = level.setdefault(tag, PathStep())
+            if match["child"]:
+                step.condition = (qualified(match["child"], premis_ns), match["value"])
+            if position == len(parts) - 1:
+                step.record_as = match["name"].rpartition(":")[2]
+            level = step.children
+    return steps
 
 
-def premis_values(element, expression):
-    """Map the local name of each node that `expression` selects to its texts.
+def qualified(name, namespace):
+    """Return the tag of a step name such as "size" or "fits:fits"."""
+    prefix, _, local_name = name.rpartition(":")
+    return f"{{{NAMESPACES[prefix] if prefix else namespace}}}{local_name}"
+
+
+def premis_values(element, paths):
+    """Map the local name of each node on `paths` to its texts, in document order.
 
     An element named "identity" (FITS) contributes its "mimetype" attribute.
     Empty values are left out.
     """
-    query = premis_xpath(expression, etree.QName(element).namespace)
     values = {}
-    for node in query(element):
-        name = etree.QName(node).localname
-        value = node.get("mimetype") if name == "identity" else node.text
-        value = (value or "").strip()
-        if value:
-            values.setdefault(name, []).append(value)
+    collect_values(element, path_steps(paths, etree.QName(element).namespace), values)
     return values
+
+
+def collect_values(element, steps, values):
+    for child in element.iterchildren(etree.Element):
+        step = steps.get(child.tag)
+        if step is None:
+            continue
+        if step.condition is not None and not has_child_text(child, *step.condition):
+            continue
+        if step.record_as:
+            value = (
+                child.get("mimetype") if step.record_as == "identity" else child.text
+            )
+            value = (value or "").strip()
+            if value:
+                values.setdefault(step.record_as, []).append(value)
+        if step.children:
+            collect_values(child, step.children, values)
+
+
+def has_child_text(element, tag, text):
+    """Return whether a child `tag` of `element` has the string value `text`."""
+    for child in element.iterchildren(tag):
+        value = child.text if len(child) == 0 else "".join(child.itertext())
+        if (value or "") == text:
+            return True
+    return False
 
 
 def read_premis(amd_sections):
@@ -518,7 +562,7 @@ def read_premis(amd_sections):
 
 
 def read_premis_object(element):
-    values = premis_values(element, OBJECT_NODES)
+    values = premis_values(element, tuple(OBJECT_PATHS))
 
     def first(name):
         return values.get(name, [""])[0]
@@ -537,7 +581,7 @@ def read_premis_object(element):
 
 
 def read_premis_event(element):
-    values = premis_values(element, EVENT_NODES)
+    values = premis_values(element, tuple(EVENT_PATHS))
     # Event types, details and outcomes repeat across thousands of files, so
     # one copy of each is kept.
     return Event(
