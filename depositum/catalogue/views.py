@@ -428,10 +428,7 @@ def _digital_object_context(description):
         "image_url": None,
         "thumbnail_url": None,
     }
-    if thumbnail is not None or (
-        master is not None and derivatives.can_make_thumbnail(master)
-    ):
-        ctx["thumbnail_url"] = reverse("thumbnail", args=[description.slug])
+    ctx["thumbnail_url"] = _thumbnail_url(description, objects)
     if master is None:
         return ctx
 
@@ -446,6 +443,18 @@ def _digital_object_context(description):
     elif derivatives.is_pdf(master):
         ctx["viewer"] = "pdf"
     return ctx
+
+
+def _thumbnail_url(description, objects):
+    """Return the URL of the thumbnail view of `description`, or None if it has
+    no thumbnail. `objects` is {usage: DigitalObject} of the description."""
+    master = objects.get(DigitalObject.Usage.MASTER)
+    has_thumbnail = DigitalObject.Usage.THUMBNAIL in objects or (
+        master is not None and derivatives.can_make_thumbnail(master)
+    )
+    if not has_thumbnail:
+        return None
+    return reverse("thumbnail", args=[description.slug])
 
 
 def _digital_file(description):
@@ -496,7 +505,8 @@ def _description_json(request, description, visible):
     digital_objects = sorted(
         description.digital_objects.all(), key=lambda obj: USAGE_ORDER.index(obj.usage)
     )
-    thumbnail_url = _digital_object_context(description)["thumbnail_url"]
+    objects = {obj.usage: obj for obj in digital_objects}
+    thumbnail_url = _thumbnail_url(description, objects)
     return {
         "slug": description.slug,
         "title": description.title,
