@@ -186,6 +186,10 @@ class WholeTreeDocument:
                     self.objects_dmd_ids = (div.get("DMDID") or "").split()
                     break
 
+        # The streaming reader drops the same unused records once it has read
+        # the fileSec.
+        mets.METSDocument.drop_unused_records(self)
+
 
 def division(div):
     return mets.Division(

@@ -233,6 +233,7 @@ class METSDocument:
         for entry in self.files.values():
             if entry.use == "preservation" and entry.group_id:
                 self.preservation_by_group.setdefault(entry.group_id, entry)
+        self.drop_unused_records()
 
     def read_element(self, element, section):
         """Turn an element of the top-level `section` into records.
@@ -347,6 +348,34 @@ class METSDocument:
         div.clear()
         remove_earlier_siblings(div, DIV)
 
+    def drop_unused_records(self):
+        """Drop the records that no plan reads, before the plan is built.
+
+        A plan reads the whole PREMIS of an original, and only the size and the
+        first creation event of a preservation copy. The physical structMap's
+        DMDIDs count for originals alone.
+        """
+        original_amd_ids = set()
+        original_ids = set()
+        preservation_amd_ids = set()
+        for entry in self.files.values():
+            if entry.use == "original":
+                original_amd_ids.update(entry.amd_ids)
+                original_ids.add(entry.file_id)
+            elif entry.use == "preservation":
+                preservation_amd_ids.update(entry.amd_ids)
+
+        for amd_id, section in list(self.amd_sections.items()):
+            if amd_id in original_amd_ids:
+                continue
+            if amd_id in preservation_amd_ids:
+                self.amd_sections[amd_id] = slim_amd_section(section)
+            else:
+                del self.amd_sections[amd_id]
+        for file_id in list(self.physical_dmd_ids):
+            if file_id not in original_ids:
+                del self.physical_dmd_ids[file_id]
+
     def originals(self):
         return [entry for entry in self.files.values() if entry.use == "original"]
 
@@ -453,6 +482,15 @@ def read_dmd_section(section):
         status=section.get("STATUS") or "",
         dublin_core=dublin_core_fields(record) if record is not None else None,
     )
+
+
+def slim_amd_section(section):
+    """Return an AMDSection with only what a preservation copy's plan reads."""
+    premis_object = None
+    if section.premis_object is not None:
+        premis_object = PREMISObject(size=section.premis_object.size)
+    creation = [event for event in section.events if event.event_type == "creation"]
+    return AMDSection(premis_object, creation[:1])
 
 
 def read_amd_section(section):
