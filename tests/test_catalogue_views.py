@@ -725,6 +725,18 @@ def test_it_shows_window_of_siblings_in_hierarchy(client, fonds):
     assert "Later descriptions at this level" in html
 
 
+def test_it_omits_sibling_list_link_under_draft(client, fonds, series):
+    series.publication_status = DRAFT
+    series.save()
+    make_siblings(series, 20)
+
+    html = client.get("/descriptions/box-10").content.decode()
+
+    assert "Earlier descriptions at this level" not in html
+    assert "Later descriptions at this level" not in html
+    assert "None?page" not in html
+
+
 def test_it_closes_siblings_with_children(client, fonds, series, item):
     make_description("letters", fonds, title="Letters", position=1)
 
