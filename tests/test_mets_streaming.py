@@ -313,8 +313,8 @@ def test_empty_mets_is_rejected(tmp_path):
         list(mets.iterate_elements(path))
 
 
-# Memory. The earlier reader's RSS grew by about 4.5 times the METS size; the
-# bound below leaves the streaming reader ample room and still fails on that.
+# The earlier reader raised the RSS by about 4.5 times the METS size. The bound
+# below leaves the streaming reader ample room and still fails on that.
 MEMORY_PROBE = textwrap.dedent(
     """
     import os, sys

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-# The most of an OCR text file that is read and stored, in bytes.
+# Maximum number of bytes of an OCR text file that are read and stored.
 OCR_TEXT_MAX_BYTES = 1024 * 1024
 
 

@@ -331,7 +331,7 @@ class SlugAllocator:
     the earlier slug back, so links to it keep working. Equal titles get the
     suffixes -2, -3 and so on, the lowest one free. Whether a candidate slug is
     in use is read with exact `slug IN (...)` queries of up to BATCH_SIZE slugs,
-    which the unique index answers on SQLite and PostgreSQL alike. Each level of
+    which the unique index serves on SQLite and PostgreSQL alike. Each level of
     descriptions takes two of them per batch, plus one for each title whose
     suffixes run beyond the candidates read in advance.
     """
