@@ -10,7 +10,8 @@ sibling, comes from keyset conditions on that order, so a description among
 from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from depositum.catalogue.models import (
     MAX_DEPTH,
@@ -50,12 +51,14 @@ def sibling_window(description, visible, size):
     Both lists are in catalogue order, so the previous sibling is the last of
     the first list and the next sibling the first of the second.
     """
-    siblings = with_has_children(siblings_of(description, visible), visible)
+    siblings = siblings_of(description, visible)
     earlier = siblings.filter(before(description)).order_by(
         "-position", "-title", "-id"
     )
     later = siblings.filter(after(description)).order_by("position", "title", "id")
-    return list(earlier[:size])[::-1], list(later[:size])
+    earlier, later = list(earlier[:size])[::-1], list(later[:size])
+    attach_has_children([*earlier, *later], visible)
+    return earlier, later
 
 
 def sibling_index(description, visible):
@@ -63,10 +66,42 @@ def sibling_index(description, visible):
     return siblings_of(description, visible).filter(before(description)).count()
 
 
-def with_has_children(queryset, visible):
-    """Annotate each description with `has_children`, whether it has visible ones."""
+def attach_has_children(descriptions, visible):
+    """Set `has_children` on each description: whether it has visible children.
+
+    One query serves the whole list. It runs on the rows already fetched,
+    because PostgreSQL would evaluate an annotation for every row that an
+    OFFSET skips too.
+    """
     children = visible.filter(parent=OuterRef("pk"))
-    return queryset.annotate(has_children=Exists(children))
+    flags = dict(
+        Description.objects.filter(id__in=[item.id for item in descriptions])
+        .annotate(has_children=Exists(children))
+        .values_list("id", "has_children")
+    )
+    for item in descriptions:
+        item.has_children = flags.get(item.id, False)
+
+
+def attach_child_counts(descriptions, visible):
+    """Set `child_count` on each description: its number of visible children.
+
+    Like attach_has_children, one query on the rows already fetched.
+    """
+    children = (
+        visible.filter(parent=OuterRef("pk"))
+        .order_by()
+        .values("parent")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    counts = dict(
+        Description.objects.filter(id__in=[item.id for item in descriptions])
+        .annotate(child_count=Coalesce(Subquery(children), 0))
+        .values_list("id", "child_count")
+    )
+    for item in descriptions:
+        item.child_count = counts.get(item.id, 0)
 
 
 class SubtreeSummary(NamedTuple):
@@ -107,14 +142,30 @@ def subtree_summaries(ids, staff):
         "(master.mime_type LIKE 'image/%%' AND master.mime_type <> 'image/svg+xml')"
         " OR master.mime_type = 'application/pdf'"
     )
+    if connection.vendor == "postgresql":
+        # PostgreSQL plans the recursive step once, and for a large first level
+        # it picks a hash join that scans the whole table at every level, so a
+        # deep tree costs a full scan per level. A LATERAL subquery runs once
+        # per row and reads the children through the parent index. OFFSET 0
+        # stops the planner from turning it back into a join.
+        children = f"""
+            FROM tree, LATERAL (
+                SELECT id, publication_status FROM {table} WHERE parent_id = tree.id
+                OFFSET 0
+            ) d
+            WHERE tree.depth < %s
+        """
+    else:
+        # SQLite runs the recursive step for one row at a time already.
+        children = f"FROM {table} d JOIN tree ON d.parent_id = tree.id"
+        children += " WHERE tree.depth < %s"
     sql = f"""
         WITH RECURSIVE tree (root_id, id, publication_status, depth) AS (
             SELECT parent_id, id, publication_status, 1
             FROM {table} WHERE parent_id IN ({placeholders})
             UNION ALL
             SELECT tree.root_id, d.id, d.publication_status, tree.depth + 1
-            FROM {table} d JOIN tree ON d.parent_id = tree.id
-            WHERE tree.depth < %s
+            {children}
         )
         SELECT
             tree.root_id,

@@ -13,8 +13,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -136,10 +134,9 @@ def description(request, slug):
     visible = Description.objects.visible_to(request.user)
     description = get_object_or_404(_with_digital_objects(visible), slug=slug)
 
-    children = tree.with_has_children(visible.filter(parent=description), visible)
-    page_obj = _paginate(
-        request, _with_child_counts(children, visible), DESCRIPTIONS_PER_PAGE
-    )
+    children = visible.filter(parent=description)
+    page_obj = _paginate(request, children, DESCRIPTIONS_PER_PAGE)
+    tree.attach_child_counts(list(page_obj), visible)
     _attach_thumbnail_urls(list(page_obj))
 
     ancestors = _ancestors_with_visibility(description, visible)
@@ -167,8 +164,8 @@ def children(request, slug):
     """
     visible = Description.objects.visible_to(request.user)
     parent = get_object_or_404(visible, slug=slug)
-    queryset = tree.with_has_children(visible.filter(parent=parent), visible)
-    page_obj = _paginate(request, queryset, TREE_CHILDREN_PER_PAGE)
+    page_obj = _paginate(request, visible.filter(parent=parent), TREE_CHILDREN_PER_PAGE)
+    tree.attach_has_children(list(page_obj), visible)
     ctx = {
         "parent": parent,
         "nodes": page_obj,
@@ -242,18 +239,6 @@ def media(request, path):
 
 def _paginate(request, queryset, per_page):
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))
-
-
-def _with_child_counts(queryset, visible):
-    """Annotate each description with `child_count`, its number of visible children."""
-    children = (
-        visible.filter(parent=OuterRef("pk"))
-        .order_by()
-        .values("parent")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
-    return queryset.annotate(child_count=Coalesce(Subquery(children), 0))
 
 
 def _attach_thumbnail_urls(descriptions):
@@ -380,8 +365,9 @@ def _hierarchy(description, ancestors, earlier, later, visible):
         earlier_page = (index - len(earlier) - 1) // DESCRIPTIONS_PER_PAGE + 1
         later_page = (index + len(later) + 1) // DESCRIPTIONS_PER_PAGE + 1
 
-    children = tree.with_has_children(visible.filter(parent=description), visible)
+    children = visible.filter(parent=description)
     first_children = list(children[: TREE_CHILDREN_PER_PAGE + 1])
+    tree.attach_has_children(first_children, visible)
     return {
         "path": [*head, *tail],
         "head_length": len(head),
