@@ -105,7 +105,7 @@ def attach_child_counts(descriptions, visible):
 
 
 class SubtreeSummary(NamedTuple):
-    """What lies below a description, as far as the user may see."""
+    """Counts of the visible descriptions below a description, and a thumbnail."""
 
     descriptions: int
     digital_objects: int
@@ -156,7 +156,8 @@ def subtree_summaries(ids, staff):
             WHERE tree.depth < %s
         """
     else:
-        # SQLite runs the recursive step for one row at a time already.
+        # SQLite runs the recursive step on one queued row at a time
+        # (sqlite.org/lang_with.html), which reads children by index already.
         children = f"FROM {table} d JOIN tree ON d.parent_id = tree.id"
         children += " WHERE tree.depth < %s"
     sql = f"""
