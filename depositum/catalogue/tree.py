@@ -156,8 +156,8 @@ def subtree_summaries(ids, staff):
             WHERE tree.depth < %s
         """
     else:
-        # SQLite runs the recursive step on one queued row at a time
-        # (sqlite.org/lang_with.html), which reads children by index already.
+        # SQLite runs the recursive step on one queued row at a time, so it
+        # reads the children through the parent index already.
         children = f"FROM {table} d JOIN tree ON d.parent_id = tree.id"
         children += " WHERE tree.depth < %s"
     sql = f"""
