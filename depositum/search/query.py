@@ -12,7 +12,7 @@ text that the database's own tokenizer splits into words. So "e-mail" or
 import re
 from dataclasses import dataclass, field
 
-# Longest query read, in characters, and most terms kept from it.
+# Maximum query length read, in characters, and maximum number of terms kept.
 MAX_QUERY_LENGTH = 500
 MAX_TERMS = 32
 
