@@ -575,5 +575,8 @@ def test_live_search_after_deposits(search_server, tmp_path):
 
     # The HTML page through the server.
     page = requests.get(f"{server.url}/search", params={"q": "glaives"}, timeout=10)
-    assert 'href="/descriptions/yamani-weapons">Tortallan <mark>glaives</mark>' in page.text
+    assert (
+        'href="/descriptions/yamani-weapons">Tortallan <mark>glaives</mark>'
+        in page.text
+    )
     assert "<mark>Glaives</mark> are cool" in page.text
