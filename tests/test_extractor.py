@@ -765,3 +765,20 @@ def test_it_names_the_parser_limit_for_deep_nesting(tmp_path):
         ArchivematicaDIPExtractor(dip).plan()
 
     assert "beyond the XML parser's safety limits" in str(raised.value)
+
+
+def test_it_numbers_equal_sibling_labels(tmp_path):
+    source = (EDGE / "unknown_level.xml").read_text()
+    siblings = (
+        '<mets:div LABEL="box"/><mets:div LABEL="box#2"/>'
+        '<mets:div LABEL="box"/><mets:div LABEL="box"/>'
+    )
+    mets_path = tmp_path / "equal_labels.xml"
+    mets_path.write_text(
+        source.replace('<mets:div TYPE="Series" LABEL="empty series"/>', siblings)
+    )
+
+    plan = plan_for(mets_path, tmp_path / "dip")
+
+    keys = [node.key for node in plan.roots[1:]]
+    assert keys == ["dir:box", "dir:box#2", "dir:box#3", "dir:box#4"]
