@@ -166,6 +166,10 @@ class PlanWriter:
             len(old_slugs),
             earlier.uuid,
         )
+        # NOTE: Django's delete collector loads the earlier rows as model
+        # instances to apply on_delete and send signals. On a shared 2-core
+        # host, replacing a 10,000-file ingest took about 12 s longer than
+        # the first ingest of the same DIP, most of it here.
         PREMISEvent.objects.filter(digital_file__aip=earlier).delete()
         DigitalFile.objects.filter(aip=earlier).delete()
         DigitalObject.objects.filter(description__aip=earlier).delete()
