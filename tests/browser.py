@@ -11,8 +11,6 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import ALICE
-
 CHROMIUM = Path(os.getenv("DEPOSITUM_TEST_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(
     os.getenv("DEPOSITUM_TEST_SCREENSHOTS")
@@ -85,7 +83,7 @@ class Screenshots:
         return path
 
 
-def deposit(server, dip, target, credentials=ALICE[:2]):
+def deposit(server, dip, target, credentials):
     """Deposit the DIP folder `dip` by reference and wait until it ends.
 
     Returns the deposit status JSON, whatever the outcome.
