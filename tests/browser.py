@@ -79,6 +79,9 @@ class Screenshots:
         """Save a screenshot of `page` as the next step, `label`; return its path."""
         self.step += 1
         path = self.folder / f"{self.step:02d}-{label}.png"
+        # Lazy images do not delay the load event, so the screenshot waits for
+        # the network to go quiet, or it would show empty thumbnails.
+        page.wait_for_load_state("networkidle")
         page.screenshot(path=path, full_page=True)
         return path
 
