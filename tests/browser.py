@@ -21,7 +21,7 @@ DIP_PACKAGING = "http://purl.org/net/sword-types/METSArchivematicaDIP"
 
 def chromium_arguments():
     """Return the command-line switches for a headless Chromium under test."""
-    # Without this switch, Chromium rejects play() that no click started.
+    # Without this switch, Chromium may reject a play() that no user gesture started.
     arguments = ["--autoplay-policy=no-user-gesture-required"]
     # Chromium's sandbox does not start as root, and CI runs as root.
     if os.geteuid() == 0:
@@ -115,7 +115,7 @@ TREE_FLAT_FILES = 39_988
 
 
 def build_large_tree(target_slug):
-    """Insert about 50,000 descriptions below the description `target_slug`.
+    """Insert 49,999 descriptions below the description `target_slug`.
 
     Runs inside `depositum shell`, so it writes to the database of the server
     whose settings the shell has. Returns the slug of a file four levels below
