@@ -4,9 +4,26 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
-from huey import RedisHuey, SqliteHuey
+from huey import Huey, RedisHuey
+from huey.storage import SqliteStorage
 
 QUEUE_NAME = "depositum"
+
+
+class WALSqliteStorage(SqliteStorage):
+    """Huey's SQLite storage with synchronous=NORMAL, as the database has.
+
+    Huey leaves SQLite's default, FULL, which syncs the write-ahead log to disk
+    on every commit: each deposit then waited for an fsync before its response.
+    With NORMAL, a commit is durable once the log is checkpointed, so a power
+    cut can lose the last messages. The reconciler hands a queued deposit
+    whose message was lost to the queue again after REQUEUE_AFTER seconds.
+    """
+
+    def _create_connection(self):
+        connection = super()._create_connection()
+        connection.execute("pragma synchronous=NORMAL")
+        return connection
 
 
 def huey_from_url(url):
@@ -25,7 +42,9 @@ def huey_from_url(url):
                 " sqlite:////srv/depositum/queue.sqlite3"
             )
         Path(filename).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(QUEUE_NAME, filename=filename, timeout=30)
+        return Huey(
+            QUEUE_NAME, storage_class=WALSqliteStorage, filename=filename, timeout=30
+        )
 
     if scheme in ("redis", "rediss", "unix"):
         return RedisHuey(QUEUE_NAME, url=url)
