@@ -522,7 +522,7 @@ def test_get_record_maps_sip_dublin_core(oai_server, catalogue):
         f"{oai_server.url}/descriptions/{slug}",
         *mets["identifier"],
     ]
-    # dc:relation "None" is not kept; the record relates to its parent instead.
+    # The catalogue does not keep dc:relation, so relation names the parent.
     assert dc["relation"] == [f"{oai_server.url}/descriptions/oai-fonds"]
     assert "coverage" not in dc
     header = document.find(".//oai:header", NS)
@@ -587,7 +587,7 @@ def test_get_record_gives_mime_type_as_format(oai_server, catalogue):
 def test_redeposit_reports_removed_description_deleted(oai_server, catalogue, tmp_path):
     before = catalogue_state(oai_server)
     photos = published(before, top="oai-photos") - {"oai-photos"}
-    # The last original; the first one's description is the draft.
+    # The last original, because the first one's description is the draft.
     skipped_uuid = originals_of("01")[-1]
 
     wait_for_next_second()
@@ -596,8 +596,8 @@ def test_redeposit_reports_removed_description_deleted(oai_server, catalogue, tm
     # The ingest publishes every description again, the draft included.
     make_drafts(oai_server, [catalogue["draft"]])
     after = catalogue_state(oai_server)
-    kept = published(after, top="oai-photos") - {"oai-photos"}
-    (removed,) = photos - kept
+    remaining = published(after, top="oai-photos") - {"oai-photos"}
+    (removed,) = photos - remaining
 
     pages = harvest_pages(oai_server, "list_identifiers", set_="oai-photos")
     headers = {
@@ -610,17 +610,19 @@ def test_redeposit_reports_removed_description_deleted(oai_server, catalogue, tm
             list(client.list_metadata_formats(identifier=identifier(removed)))
         recent = list(client.list_identifiers(from_=redeposit_time, set_="oai-photos"))
 
-    assert kept == photos - {removed}
+    assert remaining == photos - {removed}
     assert deleted.get("status") == "deleted"
     assert deleted.findtext("oai:setSpec", namespaces=NS) == "oai-photos"
     assert deleted.findtext("oai:datestamp", namespaces=NS) >= redeposit_time
     assert record.deleted
     assert record.xml.find("oai:metadata", NS) is None
     # The descriptions that came back keep their identifiers, with new datestamps.
-    for slug in kept:
+    for slug in remaining:
         assert headers[identifier(slug)].get("status") is None
         assert after[slug]["datestamp"] >= redeposit_time
-    assert {h.identifier for h in recent} >= {identifier(s) for s in kept | {removed}}
+    assert {h.identifier for h in recent} >= {
+        identifier(s) for s in remaining | {removed}
+    }
 
 
 # Errors ----------------------------------------------------------------------------

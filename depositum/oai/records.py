@@ -64,7 +64,7 @@ class Item:
     set_spec: str
     phase: int
     pk: int
-    # The published description; None for a deleted record.
+    # The published description, or None for a deleted record.
     description: Description | None = None
 
     @property

@@ -377,7 +377,12 @@ def list_query(verb, arguments):
     if from_step and until_step and from_step != until_step:
         raise OAIError(("badArgument", "from and until must have the same granularity"))
     if from_ and until and from_ > until:
-        raise OAIError(("badArgument", f"from={arguments['from']} is later than until"))
+        raise OAIError(
+            (
+                "badArgument",
+                f"from={arguments['from']} is later than until={arguments['until']}",
+            )
+        )
 
     # Checked after the dates, because a badArgument response must come first:
     # its request element leaves out the malformed values.
