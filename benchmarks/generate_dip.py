@@ -28,9 +28,10 @@ The METS follows the AIP METS that Archivematica 1.12 to 1.15 writes:
   structMap and, with --hierarchical, a logical structMap labelled
   "Hierarchical" whose div TYPEs are levels of description.
 
-The METS takes about 23 KB per original, as Archivematica's own does without
-FITS output, so 10,000 files make a METS of about 230 MB and 50,000 files one
-of about 1.1 GB. That is over the default DEPOSITUM_MAX_METS_MB of 1024.
+The METS takes about 23 KB per original, near the 21 KB per file of
+tests/fixtures/mets/05 (Archivematica 1.15, without FITS output). So 10,000
+files make a METS of about 230 MB, and 50,000 files one of about 1.1 GB, over
+the default DEPOSITUM_MAX_METS_MB of 1024.
 
 The originals lie in nested folders, objects/series-NNN/folder-NNN/, with
 FILES_PER_FOLDER files in each folder and FOLDERS_PER_SERIES folders in each

@@ -9,25 +9,30 @@ as ratios to a baseline measured in the same run:
 
 ingest
     For each size N, a DIP of N original files from benchmarks/generate_dip.py.
-    The floor is what any ingest of it must do: an lxml parse of the METS, a
-    bulk insert of N rows into the catalogue's description table of the same
-    database, and a copy of the access copies to a fresh directory. depositum's
-    end-to-end time runs from the deposit's creation (the by-reference request
-    was accepted) to its completion, with one `depositum worker --threads 1` on
-    the default SQLite database and SqliteHuey queue. metsrw 0.7.0's
-    `METSDocument.fromfile` parses the same METS in its own virtualenv. The
-    peak RSS is the VmHWM of the ingest child process, read every 20 ms.
+    The floor is what any ingest of it must do. It is an lxml parse of the
+    METS, a bulk insert of N rows into the catalogue's description table of
+    the same database, and a copy of the access copies to a fresh directory.
+    depositum's end-to-end time runs from the deposit's creation (the
+    by-reference request was accepted) to its completion, with one `depositum
+    worker --threads 1` on the default SQLite database and SqliteHuey queue.
+    metsrw 0.7.0's `METSDocument.fromfile` parses the same METS in its own
+    virtualenv. The peak RSS is the VmHWM of the ingest child process, read
+    every 20 ms.
 upload
-    A zip of about 1 GB deposited by value (the POST body is the zip) against
-    `cp` of the same file; both read it from the page cache. The client sends
-    the file with sendfile(2), so it costs little CPU. The server RSS is the
-    sum of VmRSS over the gunicorn master and its workers, read every 20 ms.
+    A zip of about 1 GB deposited by value (the POST body is the zip), without
+    and then with Content-MD5, against `cp` of the same file. Both read it
+    from the page cache. The client sends the file with sendfile(2), so it
+    costs little CPU. The server's memory is the sum of Pss (and of VmRSS)
+    over the gunicorn master and its workers, read every 20 ms.
 latency
-    32 clients deposit by reference, as stock Archivematica does, for 20
-    seconds each and print p50, p99 and max latency and the throughput. It
-    runs on SQLite with SqliteHuey, then on PostgreSQL (a fresh database on
-    127.0.0.1:5432) with Redis or the PostgreSQL queue. No worker runs, so the
-    figures are those of the web server alone and the deposits stay queued.
+    32 clients deposit by reference, as stock Archivematica does, first each
+    once a second (paced) and then each again as soon as its last response
+    came (saturation), for 20 seconds each after 3 seconds of warm-up. It
+    prints p50, p99 and max latency, the throughput and the server's CPU time
+    per deposit. It runs on SQLite with SqliteHuey, then on PostgreSQL (a fresh
+    database on 127.0.0.1:5432) with Redis or the PostgreSQL queue. No worker
+    runs, so the figures are those of the web server alone and the deposits
+    stay queued.
 
 The exit status is 0 whenever the benchmarks ran, whatever the figures; 1 when
 one could not run and 130 after Ctrl-C. It needs Linux, for /proc.
@@ -41,6 +46,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import shlex
 import shutil
 import signal
@@ -654,8 +660,8 @@ def run_upload(args, root):
     service = Service(root / "upload")
     try:
         service.start(worker=False)
-        # The first request of each gunicorn worker hashes the password; later
-        # ones find the credentials in the worker's cache.
+        # The first request of each gunicorn worker hashes the password, and
+        # later ones find the credentials in the worker's cache.
         for _ in range(4):
             requests.get(f"{service.url}/sword/servicedocument", auth=USER[:2])
         idle = MemorySampler(service.server_pids()).read()
@@ -710,9 +716,11 @@ def run_upload(args, root):
 # Latency --------------------------------------------------------------------------
 
 
-def latency_client(port, folder_names, warmup_until, stop_at, results):
-    """Deposit the folders in turn over one keep-alive connection until `stop_at`
-    and append (latency in seconds, HTTP status) for each timed request."""
+def latency_client(port, folder_name, interval, warmup_until, stop_at, results):
+    """Deposit `folder_name` by reference over one keep-alive connection until
+    `stop_at`, starting a request every `interval` seconds (or at once after
+    the last response when it is 0), and append (seconds, HTTP status) for each
+    request that started after `warmup_until`."""
     authorization = (
         "Basic " + base64.b64encode(f"{USER[0]}:{USER[1]}".encode()).decode()
     )
@@ -721,17 +729,15 @@ def latency_client(port, folder_names, warmup_until, stop_at, results):
         "X-Packaging": DIP_PACKAGING,
         "Content-Type": "application/zip",
         "Content-Length": "0",
+        "Content-Location": f"file:///{folder_name}",
     }
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    index = 0
-    while True:
-        now = time.perf_counter()
-        if now >= stop_at:
-            break
-        headers["Content-Location"] = (
-            f"file:///{folder_names[index % len(folder_names)]}"
-        )
-        index += 1
+    # Paced clients start at random points of the interval, not all at once.
+    next_start = time.perf_counter() + random.uniform(0, interval)
+    while next_start < stop_at:
+        pause = next_start - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
         started = time.perf_counter()
         try:
             connection.request("POST", f"/sword/deposit/{TARGET}", headers=headers)
@@ -745,30 +751,102 @@ def latency_client(port, folder_names, warmup_until, stop_at, results):
         seconds = time.perf_counter() - started
         if started >= warmup_until:
             results.append((seconds, status))
+        if interval:
+            next_start = max(started + interval, time.perf_counter())
+        else:
+            next_start = time.perf_counter()
     connection.close()
 
 
-def latency_process(port, folder_names, threads, warmup_until, stop_at, queue):
+def latency_process(port, folder_names, interval, warmup_until, stop_at, queue):
+    """Run one client thread per folder name and put their results on `queue`."""
     results = []
-    workers = [
+    threads = [
         threading.Thread(
             target=latency_client,
-            args=(port, folder_names, warmup_until, stop_at, results),
+            args=(port, name, interval, warmup_until, stop_at, results),
         )
-        for _ in range(threads)
+        for name in folder_names
     ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     queue.put(results)
+
+
+def cpu_seconds(pids):
+    """Return the user and system CPU seconds that the processes have used."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def measure_latency(args, service, names, interval):
+    """Run the clients once, in up to 4 processes, and return the figures."""
+    processes = min(len(names), 4)
+    server_pids = service.server_pids()
+    start_at = time.perf_counter()
+    warmup_until = start_at + args.latency_warmup
+    stop_at = warmup_until + args.latency_seconds
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    children = [
+        context.Process(
+            target=latency_process,
+            args=(
+                service.port,
+                names[index::processes],
+                interval,
+                warmup_until,
+                stop_at,
+                queue,
+            ),
+        )
+        for index in range(processes)
+    ]
+    for child in children:
+        child.start()
+    time.sleep(max(0.0, warmup_until - time.perf_counter()))
+    cpu_before = cpu_seconds(server_pids)
+    results = []
+    for _ in children:
+        results.extend(queue.get(timeout=args.latency_seconds + 300))
+    cpu_used = cpu_seconds(server_pids) - cpu_before
+    for child in children:
+        child.join()
+
+    accepted = (201, 202, 302)
+    latencies = sorted(seconds for seconds, status in results if status in accepted)
+    if not latencies:
+        raise RuntimeError(
+            f"No deposit was accepted:\n{service.log_tail('server.log')}"
+        )
+    return {
+        "requests": len(latencies),
+        "errors": sum(1 for _, status in results if status not in accepted),
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "max": latencies[-1] * 1000,
+        "throughput": len(latencies) / args.latency_seconds,
+        "cpu_ms": cpu_used * 1000 / len(latencies),
+    }
 
 
 def run_latency_on(args, root, label, database_url=None, queue_url=None):
     service = Service(root, database_url=database_url, queue_url=queue_url)
-    service.start(worker=False)
     try:
-        # Stock Archivematica's small DIP: the fixture METS of one file.
+        service.start(worker=False)
+        # A DIP of one file, around the fixture METS 10. Without a worker the
+        # folders stay, so each client deposits its own folder again and again.
         template = build_dip(
             REPO / "tests/fixtures/mets/10_ss_METS.828c44bb_am1.12.xml",
             root / "template",
@@ -779,77 +857,45 @@ def run_latency_on(args, root, label, database_url=None, queue_url=None):
             shutil.copytree(template, service.deposit_dir / name, copy_function=os.link)
             names.append(name)
 
-        processes = min(args.clients, 4)
-        threads_each = args.clients // processes
-        start_at = time.perf_counter()
-        warmup_until = start_at + args.latency_warmup
-        stop_at = warmup_until + args.latency_seconds
-        context = multiprocessing.get_context("fork")
-        queue = context.Queue()
-        children = [
-            context.Process(
-                target=latency_process,
-                args=(
-                    service.port,
-                    names[index::processes],
-                    threads_each,
-                    warmup_until,
-                    stop_at,
-                    queue,
-                ),
-            )
-            for index in range(processes)
-        ]
-        for child in children:
-            child.start()
-        results = []
-        for _ in children:
-            results.extend(queue.get(timeout=args.latency_seconds + 300))
-        for child in children:
-            child.join()
+        paced = measure_latency(args, service, names, args.latency_interval)
+        saturated = measure_latency(args, service, names, 0)
     finally:
         service.stop()
 
-    latencies = sorted(
-        seconds for seconds, status in results if status in (202, 201, 302)
-    )
-    errors = sum(1 for _, status in results if status not in (202, 201, 302))
-    if not latencies:
-        raise RuntimeError(
-            f"No deposit succeeded on {label}:\n{service.log_tail('server.log')}"
-        )
-    p50 = latencies[len(latencies) // 2] * 1000
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    figures = {
-        "label": label,
-        "requests": len(latencies),
-        "errors": errors,
-        "p50": p50,
-        "p99": p99,
-        "max": latencies[-1] * 1000,
-        "throughput": len(latencies) / args.latency_seconds,
-    }
-    print_table(
-        f"By-reference deposits, {args.clients} clients for {args.latency_seconds} s:"
-        f" {label}",
-        [
-            ("deposits", f"{figures['requests']} ({errors} failed)"),
-            ("throughput", f"{figures['throughput']:.0f} deposits/s"),
-            ("p50", f"{p50:.1f} ms"),
+    rows = []
+    for mode, figures in (
+        (f"one deposit per client every {args.latency_interval:g} s", paced),
+        ("back to back (saturation)", saturated),
+    ):
+        target = ""
+        if figures is paced:
+            target = (
+                f" (target: at most {LATENCY_P99_TARGET_MS:g} ms,"
+                f" {verdict(figures['p99'] <= LATENCY_P99_TARGET_MS)})"
+            )
+        rows += [
             (
-                "p99",
-                f"{p99:.1f} ms (target: at most {LATENCY_P99_TARGET_MS:g} ms,"
-                f" {verdict(p99 <= LATENCY_P99_TARGET_MS)})",
+                f"{mode}",
+                f"{figures['requests']} deposits ({figures['errors']} failed),"
+                f" {figures['throughput']:.0f}/s",
             ),
-            ("max", f"{figures['max']:.1f} ms"),
-            ("p99 / p50", f"{p99 / p50:.1f}"),
-        ],
+            (
+                "  p50 / p99 / max",
+                f"{figures['p50']:.1f} / {figures['p99']:.1f} / {figures['max']:.1f}"
+                f" ms{target}",
+            ),
+            ("  server CPU per deposit", f"{figures['cpu_ms']:.1f} ms"),
+        ]
+    print_table(
+        f"By-reference deposits, {args.clients} clients, {args.latency_seconds:g} s"
+        f" each: {label}",
+        rows,
     )
-    return figures
+    return {"label": label, "paced": paced, "saturated": saturated}
 
 
 def fresh_postgres_database():
-    """Create an empty database; return (its URL, a drop function) or None."""
+    """Create an empty database and return (its URL, a drop function), or None."""
     import psycopg
 
     try:
@@ -943,6 +989,13 @@ def parse_args(argv):
         type=float,
         default=20,
         help="seconds of timed deposits per database (default: 20)",
+    )
+    parser.add_argument(
+        "--latency-interval",
+        type=float,
+        default=1.0,
+        help="seconds between the starts of one client's deposits in the paced"
+        " run (default: 1)",
     )
     parser.add_argument(
         "--latency-warmup",
