@@ -1,5 +1,6 @@
 """Ingest of whole DIPs into the catalogue database, run in the test process."""
 
+import errno
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from depositum.catalogue.models import (
     DigitalObject,
     PREMISEvent,
 )
+from depositum.ingest import writer
 from depositum.ingest.archivematica import ArchivematicaDIPExtractor
 from depositum.ingest.plan import Event, FileProperties, IngestPlan, Node
 from depositum.ingest.writer import PlanWriter
@@ -293,3 +295,18 @@ def test_writer_returns_loaded_descriptions(tmp_path, fonds):
     assert description.parent_id == fonds.id
     # Fields that were not loaded come from the database on access.
     assert description.creators == ["Jane Doe"]
+
+
+def test_link_or_copy_copies_without_links(tmp_path, monkeypatch):
+    source = tmp_path / "access.jpg"
+    source.write_bytes(bytes(range(256)) * 4096)
+    dest = tmp_path / "stored.jpg"
+
+    def refuse_link(source, dest):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(writer.os, "link", refuse_link)
+    writer.link_or_copy(source, dest)
+
+    assert dest.read_bytes() == source.read_bytes()
+    assert dest.stat().st_ino != source.stat().st_ino

@@ -50,8 +50,8 @@ BATCH_SIZE = 500
 SLUG_MAX_LENGTH = 200
 # Threads that store files and compute their checksums.
 CHECKSUM_THREADS = 4
-# Linux ioctl that makes `dest` share the data blocks of `source` (reflink), on
-# file systems such as Btrfs and XFS; _IOW(0x94, 9, int) in linux/fs.h.
+# The Linux ioctl request FICLONE, _IOW(0x94, 9, int), which makes a file share
+# the data blocks of another (a reflink) on file systems such as Btrfs and XFS.
 FICLONE = 0x40049409
 
 
