@@ -22,8 +22,9 @@ upload
     A zip of about 1 GB deposited by value (the POST body is the zip), without
     and then with Content-MD5, against `cp` of the same file. Both read it
     from the page cache. The client sends the file with sendfile(2), so it
-    costs little CPU. The server's memory is the sum of Pss (and of VmRSS)
-    over the gunicorn master and its workers, read every 20 ms.
+    costs little CPU. The server's memory, read every 20 ms, is the largest
+    VmRSS of the gunicorn master and its workers, and their summed Pss and
+    VmRSS.
 latency
     32 clients deposit by reference, as stock Archivematica does, first each
     once a second (paced) and then each again as soon as its last response
@@ -451,21 +452,25 @@ def run_ingest(args, root):
             print("ingest: depositum ...", flush=True)
             ingest = measure_ingest(service, placed.name)
             rows.append((count, mets_mb, floor, metsrw_seconds, metsrw_note, ingest))
-            report_ingest_size(rows[-1])
+            report_ingest_size(rows[-1], args.metsrw_limit)
     finally:
         service.stop()
     return rows
 
 
-def report_ingest_size(row):
+def report_ingest_size(row, metsrw_limit):
     count, mets_mb, floor, metsrw_seconds, metsrw_note, ingest = row
     ratio = ingest["end_to_end"] / floor["total"]
     child_mb = mib(ingest["child_peak_kb"]) if ingest["child_peak_kb"] else None
     metsrw_text = metsrw_note or f"{metsrw_seconds:.2f} s"
     speedup_text = "n/a"
-    if metsrw_seconds:
-        speedup = metsrw_seconds / ingest["end_to_end"]
-        speedup_text = f"{speedup:.1f}x faster than metsrw's parse"
+    # A stopped metsrw gives a lower bound: it would have taken longer.
+    stopped = metsrw_note is not None and metsrw_note.endswith("(stopped)")
+    metsrw_bound = metsrw_seconds or (metsrw_limit if stopped else None)
+    if metsrw_bound:
+        speedup = metsrw_bound / ingest["end_to_end"]
+        more = "more than " if stopped else ""
+        speedup_text = f"{more}{speedup:.1f}x faster than metsrw's parse"
         if count == 10_000:
             speedup_text += (
                 f" (target: at least {METSRW_SPEEDUP_TARGET:g}x,"
@@ -579,18 +584,22 @@ class MemorySampler(threading.Thread):
         self.pids = pids
         self.peak_rss_kb = 0
         self.peak_pss_kb = 0
+        # The largest VmRSS that any one of the processes reached.
+        self.peak_process_rss_kb = 0
         self.done = threading.Event()
 
     def read(self):
-        rss = sum(proc_status_kb(pid, "VmRSS") or 0 for pid in self.pids)
+        """Return the summed VmRSS, the summed Pss and the largest VmRSS."""
+        rss = [proc_status_kb(pid, "VmRSS") or 0 for pid in self.pids]
         pss = sum(proportional_set_size_kb(pid) for pid in self.pids)
-        return rss, pss
+        return sum(rss), pss, max(rss)
 
     def run(self):
         while not self.done.wait(SAMPLE_INTERVAL):
-            rss, pss = self.read()
+            rss, pss, largest = self.read()
             self.peak_rss_kb = max(self.peak_rss_kb, rss)
             self.peak_pss_kb = max(self.peak_pss_kb, pss)
+            self.peak_process_rss_kb = max(self.peak_process_rss_kb, largest)
 
     def stop(self):
         self.done.set()
@@ -682,7 +691,8 @@ def run_upload(args, root):
         ratio = upload_rate / cp_rate
         peak_pss_mb = max(s.peak_pss_kb for s in samplers) * 1.024 / 1000
         peak_rss_mb = max(s.peak_rss_kb for s in samplers) * 1.024 / 1000
-        results[label] = {"ratio": ratio, "pss_mb": peak_pss_mb}
+        process_mb = max(s.peak_process_rss_kb for s in samplers) * 1.024 / 1000
+        results[label] = {"ratio": ratio, "process_mb": process_mb}
         rows += [
             (f"{label}: cp", f"{cp_rate:.0f} MB/s"),
             (f"{label}: upload", f"{upload_rate:.0f} MB/s"),
@@ -692,17 +702,21 @@ def run_upload(args, root):
                 f" {verdict(ratio >= UPLOAD_CP_RATIO_TARGET)})",
             ),
             (
-                f"{label}: server memory, peak",
-                f"Pss {peak_pss_mb:.0f} MB (target: under {UPLOAD_RSS_TARGET_MB} MB,"
-                f" {verdict(peak_pss_mb < UPLOAD_RSS_TARGET_MB)}),"
-                f" VmRSS summed {peak_rss_mb:.0f} MB",
+                f"{label}: largest server process",
+                f"VmRSS {process_mb:.0f} MB (target: under {UPLOAD_RSS_TARGET_MB} MB,"
+                f" {verdict(process_mb < UPLOAD_RSS_TARGET_MB)})",
+            ),
+            (
+                f"{label}: master and workers",
+                f"Pss {peak_pss_mb:.0f} MB, VmRSS summed {peak_rss_mb:.0f} MB",
             ),
         ]
     rows.append(
         (
             "server memory before the uploads",
             f"Pss {idle[1] * 1.024 / 1000:.0f} MB, VmRSS summed"
-            f" {idle[0] * 1.024 / 1000:.0f} MB",
+            f" {idle[0] * 1.024 / 1000:.0f} MB, largest VmRSS"
+            f" {idle[2] * 1.024 / 1000:.0f} MB",
         )
     )
     print_table(
