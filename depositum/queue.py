@@ -11,13 +11,14 @@ QUEUE_NAME = "depositum"
 
 
 class WALSqliteStorage(SqliteStorage):
-    """Huey's SQLite storage with synchronous=NORMAL, as the database has.
+    """Huey's SQLite storage with synchronous=NORMAL, as depositum's database has.
 
     Huey leaves SQLite's default, FULL, which syncs the write-ahead log to disk
-    on every commit: each deposit then waited for an fsync before its response.
-    With NORMAL, a commit is durable once the log is checkpointed, so a power
-    cut can lose the last messages. The reconciler hands a queued deposit
-    whose message was lost to the queue again after REQUEUE_AFTER seconds.
+    on every commit, so each deposit waited for an fsync before its response.
+    With NORMAL the log is synced at checkpoints, and a power cut or an OS
+    crash can roll back the last messages. The reconciler hands a queued
+    deposit whose message was lost to the queue again after REQUEUE_AFTER
+    seconds.
     """
 
     def _create_connection(self):

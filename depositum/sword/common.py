@@ -176,9 +176,9 @@ def find_target(slug, user):
 def holds_grant(user, target):
     """Return True if the active `user` has a grant on `target` or an ancestor.
 
-    Most depositors hold such a grant. Checking it first spares the two queries
-    with which may_deposit() loads the user's permissions on every deposit, and
-    may_deposit() still decides when it is False.
+    Checking it first spares the two queries with which may_deposit() loads the
+    user's permissions, for every depositor with a grant (as `createtarget
+    --grant` gives). may_deposit() still decides when it is False.
     """
     if not user.is_active:
         return False
