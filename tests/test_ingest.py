@@ -310,3 +310,20 @@ def test_link_or_copy_copies_without_links(tmp_path, monkeypatch):
 
     assert dest.read_bytes() == source.read_bytes()
     assert dest.stat().st_ino != source.stat().st_ino
+
+
+def test_second_dip_follows_first_under_target(tmp_path, fonds):
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = synthetic_plan(tmp_path / "first", 3)
+    second = synthetic_plan(tmp_path / "second", 2)
+    for index, plan in enumerate([first, second]):
+        writer = PlanWriter(plan, fonds, media_folder=f"aips/{index}")
+        writer.store_files()
+        writer.write()
+
+    children = fonds.children.order_by("position", "id")
+    aips = [child.aip.name for child in children]
+    assert aips == ["synthetic-3"] * 3 + ["synthetic-2"] * 2
+    positions = [child.position for child in children]
+    assert positions == [0, 1, 2, 3, 4]

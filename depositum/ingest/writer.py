@@ -30,7 +30,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField
+from django.db.models import CharField, Max
 from django.utils import timezone
 from slugify import slugify
 
@@ -193,13 +193,16 @@ class PlanWriter:
         loaded += ["title", "level_of_description"]
         created = {}
         level = [(node, self.target.id) for node in self.plan.roots]
+        # The DIP's top descriptions follow those already under the target, so
+        # the children of a target list one deposit after another.
+        first_position = self.next_position_under_target()
         while level:
             level_slugs = slugs.allocate_all(
                 [(node.key, node.title) for node, _ in level]
             )
             rows = []
             for position, ((node, parent_id), slug) in enumerate(
-                zip(level, level_slugs, strict=True)
+                zip(level, level_slugs, strict=True), start=first_position
             ):
                 row = dict(
                     node.fields,
@@ -234,7 +237,13 @@ class PlanWriter:
                 for node, _ in level
                 for child in node.children
             ]
+            first_position = 0
         return created
+
+    def next_position_under_target(self):
+        siblings = Description.objects.filter(parent=self.target)
+        last = siblings.aggregate(last=Max("position"))["last"]
+        return 0 if last is None else last + 1
 
     def create_files(self, aip, descriptions):
         """Insert the digital objects, digital files and PREMIS events.
