@@ -358,8 +358,20 @@ def test_api_returns_stable_shape(catalogue, client):
     assert result["url"] == "http://testserver/descriptions/landing-zone"
     assert result["api_url"] == "http://testserver/api/descriptions/landing-zone"
     assert result["parent"] == {"slug": "yamani-weapons", "title": "Yamani Weapons"}
-    assert result["thumbnail"].startswith("http://testserver/media/aips/02/")
+    assert (
+        result["thumbnail"] == "http://testserver/descriptions/landing-zone/thumbnail"
+    )
     assert client.get(result["thumbnail"]).status_code == 200
+
+
+def test_api_gives_pdf_generated_thumbnail(catalogue, client):
+    body = api(client, q="bitstream_8266").json()
+
+    (result,) = body["results"]
+    assert result["thumbnail"].endswith("/thumbnail")
+    response = client.get(result["thumbnail"])
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
 
 
 def test_page_has_labelled_field_and_results(catalogue, client):
@@ -384,6 +396,7 @@ def test_page_facet_links_add_and_remove_filter(catalogue, client):
     filtered = client.get("/search?q=recognised&media=text").content.decode()
     assert "2 results<" in filtered
     assert 'href="/search?q=recognised"' in filtered
+    assert "Media type: Text" in filtered
 
 
 def test_page_links_keep_query_across_pages(fonds, client):

@@ -30,7 +30,9 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest, Least, NullIf
+from django.urls import reverse
 
+from depositum.catalogue.derivatives import can_make_thumbnail
 from depositum.catalogue.models import Description, DigitalObject
 from depositum.search import schema
 from depositum.search.query import parse
@@ -119,7 +121,8 @@ class Result:
     title_html: str
     snippet_html: str
     parent: Description | None
-    thumbnail: DigitalObject | None
+    # The thumbnail view of the description, or None if it has nothing to show.
+    thumbnail_url: str | None
 
     @property
     def dates(self):
@@ -381,10 +384,14 @@ def subject_facet(matched, filters, backend):
 
 def load_results(ids, parsed, visible, backend):
     """Return a Result for each id, in the order of `ids`."""
-    thumbnails = DigitalObject.objects.filter(usage=DigitalObject.Usage.THUMBNAIL)
+    # The DIP's thumbnail, or a master from which one can be made.
+    usages = [DigitalObject.Usage.THUMBNAIL, DigitalObject.Usage.MASTER]
+    pictures = DigitalObject.objects.filter(usage__in=usages).only(
+        "description_id", "usage", "mime_type", "name"
+    )
     rows = Description.objects.filter(id__in=ids).select_related("parent")
     rows = rows.prefetch_related(
-        Prefetch("digital_objects", queryset=thumbnails, to_attr="thumbnails")
+        Prefetch("digital_objects", queryset=pictures, to_attr="pictures")
     )
     descriptions = {description.id: description for description in rows}
     parent_ids = [d.parent_id for d in descriptions.values() if d.parent_id]
@@ -406,10 +413,19 @@ def load_results(ids, parsed, visible, backend):
                 title_html=title_html or html.escape(description.title),
                 snippet_html=snippet_html,
                 parent=parent if parent and parent.id in visible_parents else None,
-                thumbnail=(description.thumbnails or [None])[0],
+                thumbnail_url=thumbnail_url(description),
             )
         )
     return results
+
+
+def thumbnail_url(description):
+    for picture in description.pictures:
+        if picture.usage == DigitalObject.Usage.THUMBNAIL or can_make_thumbnail(
+            picture
+        ):
+            return reverse("thumbnail", args=[description.slug])
+    return None
 
 
 def marked_html(text):

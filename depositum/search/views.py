@@ -36,10 +36,16 @@ def search_page(request):
         for name, entries in results.facets.items()
         if entries
     ]
+    # A filter shows the label its facet value has ("Text", "1990s").
+    labels = {
+        (name, entry["value"]): entry["label"]
+        for name, entries in results.facets.items()
+        for entry in entries
+    }
     active_filters = [
         {
             "heading": FACET_HEADINGS[name],
-            "value": value,
+            "value": labels.get((name, str(value))) or value,
             "remove_url": toggle_url(params, name, value),
         }
         for name, value in results.filters.items()
@@ -74,10 +80,8 @@ def api_search(request):
 def result_json(request, result):
     description = result.description
     thumbnail = None
-    if result.thumbnail is not None:
-        thumbnail = request.build_absolute_uri(
-            reverse("media", args=[result.thumbnail.file.name])
-        )
+    if result.thumbnail_url is not None:
+        thumbnail = request.build_absolute_uri(result.thumbnail_url)
     parent = None
     if result.parent is not None:
         parent = {"slug": result.parent.slug, "title": result.parent.title}
