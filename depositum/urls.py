@@ -51,6 +51,8 @@ urlpatterns = [
     ),
     path("api/openapi.json", deposits_api.openapi_json, name="openapi-json"),
     path("api/openapi.yaml", deposits_api.openapi_yaml, name="openapi-yaml"),
+    # Any other API URL gets a JSON 404, not an HTML page.
+    re_path(r"^api/", deposits_api.not_found),
     re_path(r"^media/(?P<path>.+)$", catalogue.media, name="media"),
     re_path(
         SWORD_PREFIX + r"servicedocument(?:/(?P<slug>[^/]+))?/?$",

@@ -176,6 +176,17 @@ def test_unknown_deposit_uuid_is_404(server, openapi):
     assert "not found" in response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/deposits/abc", "/api/deposits/-1", "/api/nothing", "/api/"]
+)
+def test_unknown_api_url_is_json_404(server, path):
+    response = get(server, path)
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    assert "openapi.json" in response.json()["error"]
+
+
 def test_deposit_status_as_atom_entry(server, openapi, completed):
     response = get(
         server,

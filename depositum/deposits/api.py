@@ -189,3 +189,14 @@ def openapi_yaml(request):
     return HttpResponse(
         OPENAPI_PATH.read_bytes(), content_type="application/yaml; charset=utf-8"
     )
+
+
+def not_found(request, path=""):
+    """Answer an API URL that names nothing with a JSON 404, as the API does."""
+    return JsonResponse(
+        {
+            "error": f"No API resource at {request.path}: the OpenAPI document at"
+            " /api/openapi.json lists the API's URLs"
+        },
+        status=404,
+    )
