@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from depositum.catalogue import derivatives, tree
+from depositum.catalogue import derivatives, ranges, tree
 from depositum.catalogue.areas import isad_areas
 from depositum.catalogue.models import (
     Description,
@@ -234,7 +234,7 @@ def media(request, path):
     ).first()
     if digital_object is None:
         raise Http404(f"media file not found: {path}")
-    return _file_response(file_path, digital_object)
+    return _file_response(request, file_path, digital_object)
 
 
 def _paginate(request, queryset, per_page):
@@ -576,19 +576,25 @@ def _resolve_media_path(path):
     return root, file_path
 
 
-def _file_response(file_path, digital_object):
+def _file_response(request, file_path, digital_object):
     content_type = (
         digital_object.mime_type
         or mimetypes.guess_type(file_path.name)[0]
         or "application/octet-stream"
     )
     is_active = content_type in ACTIVE_CONTENT_TYPES
-    response = FileResponse(
-        file_path.open("rb"),
-        content_type=content_type,
-        as_attachment=is_active,
-        filename=digital_object.name,
-    )
+    response = None
+    if not is_active:
+        response = ranges.partial_response(request, file_path, content_type)
+    if response is None:
+        response = FileResponse(
+            file_path.open("rb"),
+            content_type=content_type,
+            as_attachment=is_active,
+            filename=digital_object.name,
+        )
     if is_active:
         response["Content-Security-Policy"] = "sandbox"
+    else:
+        response["Accept-Ranges"] = "bytes"
     return response
