@@ -17,7 +17,6 @@ import uuid
 import warnings
 from pathlib import Path
 
-import pypdfium2
 from django.conf import settings
 from PIL import Image, ImageOps
 
@@ -156,6 +155,10 @@ def render_image(source, max_size):
 
 def render_pdf_page(source, max_size):
     """Return the first page of the PDF `source`, rendered to fit `max_size`."""
+    # Imported here because PDFium adds about 8 MB to every web process that
+    # loads it, and most requests never render a PDF.
+    import pypdfium2
+
     with PDFIUM_LOCK:
         try:
             document = pypdfium2.PdfDocument(str(source))
