@@ -1070,3 +1070,37 @@ def test_deleted_fonds_keeps_its_deleted_records(client, oai_settings):
     ]
     assert {h.get("status") for h in headers} == {"deleted"}
     assert {h.findtext("oai:setSpec", namespaces=NS) for h in headers} == {"fonds"}
+
+
+@pytest.mark.django_db
+def test_admin_draft_action_records_tombstone(admin_client, oai_settings):
+    fonds = make("fonds")
+    letter = make("letter", fonds)
+    before = Description.objects.get(slug="letter").updated_at
+
+    response = admin_client.post(
+        "/admin/catalogue/description/",
+        {"action": "unpublish", "_selected_action": [letter.id]},
+    )
+
+    assert response.status_code == 302
+    letter.refresh_from_db()
+    assert letter.publication_status == "draft"
+    assert letter.updated_at > before
+    tombstones = {t.slug: t.set_spec for t in DeletedRecord.objects.all()}
+    assert tombstones == {"letter": "fonds"}
+
+
+@pytest.mark.django_db
+def test_admin_publish_action_moves_datestamp(admin_client, oai_settings):
+    letter = make("letter", publication_status="draft")
+    before = letter.updated_at
+
+    admin_client.post(
+        "/admin/catalogue/description/",
+        {"action": "publish", "_selected_action": [letter.id]},
+    )
+
+    letter.refresh_from_db()
+    assert letter.publication_status == "published"
+    assert letter.updated_at > before

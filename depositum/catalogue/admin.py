@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import transaction
 
 from depositum.catalogue.models import (
     AIP,
@@ -74,13 +75,30 @@ class DescriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Publish the selected descriptions")
     def publish(self, request, queryset):
-        count = queryset.update(publication_status=PublicationStatus.PUBLISHED)
+        count = set_publication_status(queryset, PublicationStatus.PUBLISHED)
         self.message_user(request, f"Descriptions published: {count}.")
 
     @admin.action(description="Return the selected descriptions to draft")
     def unpublish(self, request, queryset):
-        count = queryset.update(publication_status=PublicationStatus.DRAFT)
+        count = set_publication_status(queryset, PublicationStatus.DRAFT)
         self.message_user(request, f"Descriptions returned to draft: {count}.")
+
+
+def set_publication_status(queryset, status):
+    """Give each description in `queryset` the publication `status`; return the
+    number changed.
+
+    Each row is saved on its own, not with one UPDATE, so that its datestamp
+    moves and the save signals run: OAI-PMH harvesters then learn of the change,
+    and a withdrawn record is reported deleted.
+    """
+    count = 0
+    with transaction.atomic():
+        for description in queryset.exclude(publication_status=status).iterator():
+            description.publication_status = status
+            description.save(update_fields=["publication_status", "updated_at"])
+            count += 1
+    return count
 
 
 @admin.register(TargetGrant)

@@ -8,8 +8,8 @@ each description can still be looked up, and written together at the first
 post_delete of the same delete() call. A rollback removes them with the rest.
 
 NOTE: QuerySet.update() sends no signal. A description withdrawn to draft by
-update(), as the admin's "Return the selected descriptions to draft" action
-does, gets no tombstone, and harvesters keep their copy of its record.
+update() gets no tombstone, and harvesters keep their copy of its record. The
+admin's publication actions save each description for that reason.
 """
 
 import logging
