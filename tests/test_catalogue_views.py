@@ -748,6 +748,7 @@ def test_it_closes_siblings_with_children(client, fonds, series, item):
     ) in html
     assert '<details data-children-url="/descriptions/letters/children">' not in html
     assert 'href="/descriptions/ship-registers#children"' in html
+    assert '<summary aria-label="Child descriptions of Ship registers">' in html
 
 
 def test_it_lists_first_children_in_hierarchy(client, fonds):
