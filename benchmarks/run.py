@@ -69,15 +69,13 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks import worker_memory  # noqa: E402
 from benchmarks.generate_dip import generate_dip  # noqa: E402
 from benchmarks.worker_memory import (  # noqa: E402
     ChildPeakSampler,
     Stopped,
-    child_pids,
     cpu_model,
-    free_port,
     load_average,
-    private_environment,
     proc_status_kb,
 )
 from tests.dips import build_dip  # noqa: E402
@@ -169,108 +167,16 @@ def print_table(title, rows):
 # The private depositum ------------------------------------------------------------
 
 
-class Service:
-    """`depositum serve --no-worker` and optionally one `depositum worker
-    --threads 1`, each in a process group of its own."""
+class Service(worker_memory.Service):
+    """The benchmark's depositum, allowed a METS as large as the generated ones."""
 
     def __init__(self, root, *, database_url=None, queue_url=None, extra_env=None):
-        self.data_dir = root / "data"
-        self.deposit_dir = self.data_dir / "deposits"
-        self.upload_dir = self.data_dir / "uploads"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = private_environment(self.data_dir)
-        self.env["DEPOSITUM_MAX_METS_MB"] = str(MAX_METS_MB)
-        if database_url:
-            self.env["DATABASE_URL"] = database_url
-        if queue_url:
-            self.env["DEPOSITUM_QUEUE_URL"] = queue_url
-        self.env.update(extra_env or {})
-        self.server = None
-        self.worker = None
-
-    def manage(self, *args):
-        result = subprocess.run(
-            [sys.executable, "-m", "depositum", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
+        super().__init__(
+            root,
+            database_url=database_url,
+            queue_url=queue_url,
+            extra_env={"DEPOSITUM_MAX_METS_MB": str(MAX_METS_MB), **(extra_env or {})},
         )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"depositum {' '.join(args)} failed with status"
-                f" {result.returncode}:\n{result.stdout}{result.stderr}"
-            )
-        return result.stdout
-
-    def start(self, *, worker):
-        self.deposit_dir.mkdir(parents=True)
-        self.manage("migrate", "-v0")
-        self.manage("createuser", USER[0], "--password", USER[1], "--email", USER[2])
-        self.manage(
-            "createtarget", TARGET, "--title", "Benchmark fonds", "--grant", USER[0]
-        )
-        bind = f"127.0.0.1:{self.port}"
-        self.server = self.spawn("server.log", "serve", "--no-worker", "--bind", bind)
-        self.wait_until_up()
-        if worker:
-            self.worker = self.spawn("worker.log", "worker", "--threads", "1")
-
-    def spawn(self, log_name, *args):
-        # The access log of every request would cost the latency benchmark time
-        # on this machine's two cores, so it goes to a file like the rest.
-        with open(self.data_dir / log_name, "ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "depositum", *args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_until_up(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.server.poll() is not None:
-                raise RuntimeError(
-                    f"depositum serve exited with status {self.server.returncode}:"
-                    f"\n{self.log_tail('server.log')}"
-                )
-            try:
-                if requests.get(self.url + "/healthz", timeout=5).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"depositum serve on {self.url} did not start in {timeout}s")
-
-    def log_tail(self, log_name, lines=30):
-        try:
-            text = (self.data_dir / log_name).read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def server_pids(self):
-        """Return the gunicorn master's pid and its workers' pids."""
-        return [self.server.pid, *child_pids(self.server.pid)]
-
-    def stop(self):
-        for process in (self.worker, self.server):
-            if process is None:
-                continue
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def deposit_by_reference(session, service, folder_name):

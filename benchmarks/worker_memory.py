@@ -152,12 +152,18 @@ class Service:
     """The web server and the worker, each in a process group of its own, so a
     Ctrl-C in the terminal reaches only this script, which stops them in order."""
 
-    def __init__(self, root):
+    def __init__(self, root, *, database_url=None, queue_url=None, extra_env=None):
         self.data_dir = root / "data"
         self.deposit_dir = self.data_dir / "deposits"
+        self.upload_dir = self.data_dir / "uploads"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = private_environment(self.data_dir)
+        if database_url:
+            self.env["DATABASE_URL"] = database_url
+        if queue_url:
+            self.env["DEPOSITUM_QUEUE_URL"] = queue_url
+        self.env.update(extra_env or {})
         self.server = None
         self.worker = None
 
@@ -168,7 +174,7 @@ class Service:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=600,
         )
         if result.returncode != 0:
             raise RuntimeError(
@@ -176,8 +182,8 @@ class Service:
                 f" {result.returncode}:\n{result.stdout}{result.stderr}"
             )
 
-    def start(self):
-        self.data_dir.mkdir(parents=True)
+    def start(self, *, worker=True):
+        self.deposit_dir.mkdir(parents=True)
         self.manage("migrate", "-v0")
         self.manage("createuser", USER[0], "--password", USER[1], "--email", USER[2])
         self.manage(
@@ -187,9 +193,12 @@ class Service:
         bind = f"127.0.0.1:{self.port}"
         self.server = self.spawn("server.log", "serve", "--no-worker", "--bind", bind)
         self.wait_until_up()
-        self.worker = self.spawn("worker.log", "worker", "--threads", "1")
+        if worker:
+            self.worker = self.spawn("worker.log", "worker", "--threads", "1")
 
     def spawn(self, log_name, *args):
+        # The access log of every request would cost a benchmark time on a
+        # machine with few cores, so it goes to a file like the rest.
         with open(self.data_dir / log_name, "ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "depositum", *args],
@@ -217,6 +226,10 @@ class Service:
             f"depositum serve on {self.url} timed out: no response in {timeout}s:"
             f"\n{self.log_tail('server.log')}"
         )
+
+    def server_pids(self):
+        """Return the gunicorn master's pid and its workers' pids."""
+        return [self.server.pid, *child_pids(self.server.pid)]
 
     def check_worker(self):
         if self.worker.poll() is not None:
