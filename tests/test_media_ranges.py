@@ -114,3 +114,11 @@ def test_media_range_of_draft_is_404(client, recording):
     response = client.get(f"/media/{AUDIO_PATH}", HTTP_RANGE="bytes=0-9")
 
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_media_head_ignores_range(client, recording):
+    response = client.head(f"/media/{AUDIO_PATH}", HTTP_RANGE="bytes=0-9")
+
+    assert response.status_code == 200
+    assert response["Content-Length"] == str(len(AUDIO))

@@ -1,9 +1,8 @@
 """Byte ranges (RFC 9110, section 14) for the media files the catalogue sends.
 
-Browsers ask for ranges to seek in audio and video, and Safari plays video only
-from a server that answers them. One range per request is served. A request for
-several ranges, or a Range header that does not parse, gets the whole file with
-200, which RFC 9110 allows a server to do.
+Browsers request ranges to seek in audio and video. One range per request is
+served. A request for several ranges, or a Range header that does not parse,
+gets the whole file with 200, which RFC 9110 allows a server to do.
 """
 
 import re
@@ -52,10 +51,11 @@ def partial_response(request, file_path, content_type):
     when the whole file is to be sent.
 
     An If-Range header is not compared with the file's validators, so a request
-    that carries one gets the whole file.
+    that carries one gets the whole file. RFC 9110 defines ranges for GET only,
+    so a HEAD request gets the headers of the whole file.
     """
     header = request.headers.get("Range")
-    if not header or "If-Range" in request.headers:
+    if request.method != "GET" or not header or "If-Range" in request.headers:
         return None
 
     size = file_path.stat().st_size
