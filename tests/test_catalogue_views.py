@@ -1257,13 +1257,13 @@ def test_it_gives_every_image_alt_text(client, media_root, series, item):
 # Live server
 
 
-def find_description(server, slug, wanted):
+def find_description(server, slug, matches):
     """Walk the JSON API from `slug` and return the first description for which
-    `wanted(body)` is true."""
+    `matches(body)` is true."""
     queue = [slug]
     while queue:
         body = requests.get(f"{server.url}/api/descriptions/{queue.pop(0)}").json()
-        if wanted(body):
+        if matches(body):
             return body
         queue.extend(body["children"])
     raise AssertionError(f"no matching description below {slug}")

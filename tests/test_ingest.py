@@ -302,10 +302,10 @@ def test_link_or_copy_copies_without_links(tmp_path, monkeypatch):
     source.write_bytes(bytes(range(256)) * 4096)
     dest = tmp_path / "stored.jpg"
 
-    def refuse_link(source, dest):
+    def fail_link(source, dest):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(writer.os, "link", refuse_link)
+    monkeypatch.setattr(writer.os, "link", fail_link)
     writer.link_or_copy(source, dest)
 
     assert dest.read_bytes() == source.read_bytes()

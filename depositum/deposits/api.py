@@ -192,7 +192,8 @@ def openapi_yaml(request):
 
 
 def not_found(request, path=""):
-    """Answer an API URL that names nothing with a JSON 404, as the API does."""
+    """Return a JSON 404 for an API URL that matches no route, as the other API
+    views do for a resource that is not found."""
     return JsonResponse(
         {
             "error": f"No API resource at {request.path}: the OpenAPI document at"

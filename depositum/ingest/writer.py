@@ -369,13 +369,13 @@ class SlugAllocator:
 
         # Read in advance the suffixed slugs that equal titles, or a title
         # whose slug is taken, will try.
-        wanted = []
+        candidates = []
         for base, count in counts.items():
             first = self.next_numbers.get(base, 1)
             if first == 1 and base not in self.slugs_in_use:
                 count -= 1
-            wanted.extend(candidate(base, max(first, 2) + i) for i in range(count))
-        self.read_slugs_in_use(wanted)
+            candidates.extend(candidate(base, max(first, 2) + i) for i in range(count))
+        self.read_slugs_in_use(candidates)
 
         return [
             self.old_slugs[key] if base is None else self.allocate(base)
