@@ -6,7 +6,7 @@ from depositum.catalogue.models import Description
 
 # Description fields under their ISAD(G) area headings, in display order.
 # Contributors, publishers and the Dublin Core type are not ISAD(G) elements,
-# so they sit in the area closest to their meaning.
+# so each is placed in the area closest to its meaning.
 ISAD_AREAS = [
     (
         "Identity statement",
@@ -34,7 +34,7 @@ def isad_areas(description):
     """Return the ISAD(G) areas that have values, each with its rows of values.
 
     Every row has a `label` and a list of `values`, so text fields and the
-    lists of names or access points render alike.
+    lists of names or access points render the same way.
     """
     areas = []
     for heading, names in ISAD_AREAS:

@@ -2,11 +2,13 @@
 
 A derivative is a JPEG made the first time it is requested and kept in a
 `.derivatives` folder beside its master under MEDIA_ROOT, so it goes away with
-the media folder of its AIP. Its name contains the master's checksum, so a
-replaced master never gets the derivative of the file it replaced.
+the media folder of its AIP. Its name contains the start of the master's
+checksum, so a replaced master does not get the derivative of the file it
+replaced. A master without a checksum is named by its size instead, so a
+replacement of the same size would get the old derivative.
 
-Images are read with Pillow, which keeps its decompression-bomb limit
-(Image.MAX_IMAGE_PIXELS): an image above it is an error here, not a warning.
+Images are read with Pillow, and an image above its decompression-bomb limit
+(Image.MAX_IMAGE_PIXELS) is an error here, not a warning.
 PDFs are rendered with PDFium through pypdfium2, first page only.
 """
 
@@ -64,7 +66,7 @@ def can_make_thumbnail(master):
 
 
 def master_path(master):
-    """Return the file of `master`, resolved inside MEDIA_ROOT.
+    """Return the resolved path of the file of `master` inside MEDIA_ROOT.
 
     Raise DerivativeError if it is missing or lies outside MEDIA_ROOT.
     """
@@ -135,7 +137,8 @@ def render_image(source, max_size):
     """Return the first frame of the image `source`, scaled to fit `max_size`."""
     try:
         with warnings.catch_warnings():
-            # Above MAX_IMAGE_PIXELS Pillow only warns, and raises at twice it.
+            # Pillow only warns above MAX_IMAGE_PIXELS and raises above twice
+            # that, so the warning is turned into an error.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as image:
                 # JPEG decoders scale down while reading, which saves memory.
@@ -187,13 +190,18 @@ def flatten(image):
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
-        # 16- and 32-bit greyscale: scale to 8 bits before the RGB conversion.
+        # Greyscale of more than 8 bits is divided by 256 before the RGB
+        # conversion. NOTE: this assumes a 16-bit range, so 32-bit integer or
+        # float images with another range come out too dark or white.
         image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     return image.convert("RGB")
 
 
 def save_jpeg(image, path):
-    """Write `image` to `path` through a temporary file, so no reader sees half."""
+    """Write `image` to `path` through a temporary file and an atomic rename.
+
+    A concurrent request therefore reads either no file or a complete one.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:

@@ -1,7 +1,9 @@
 """Queries on the description hierarchy.
 
-Except for subtree_summaries, their cost does not grow with the number of
-siblings or the depth. Siblings are ordered by (position, title, id), as in
+Except for subtree_summaries and sibling_index, their cost does not grow with
+the number of siblings or the depth. sibling_index counts the siblings before a
+description in the index, so its cost grows with the description's position.
+Siblings are ordered by (position, title, id), as in
 Description.Meta.ordering. A window of siblings, or the previous and next
 sibling, comes from keyset conditions on that order, so a description among
 50,000 siblings costs a few index seeks, never a scan of all the siblings.
@@ -86,7 +88,7 @@ def attach_has_children(descriptions, visible):
 def attach_child_counts(descriptions, visible):
     """Set `child_count` on each description: its number of visible children.
 
-    Like attach_has_children, one query on the rows already fetched.
+    Like attach_has_children, it runs one query on the rows already fetched.
     """
     children = (
         visible.filter(parent=OuterRef("pk"))
@@ -109,8 +111,8 @@ class SubtreeSummary(NamedTuple):
 
     descriptions: int
     digital_objects: int
-    # A description below whose thumbnail can stand for the whole subtree: the
-    # first one, by id, with a DIP thumbnail or an image or PDF master.
+    # The id of the description below whose thumbnail represents the subtree.
+    # It is the lowest id with a DIP thumbnail or an image or PDF master.
     thumbnail_source_id: int | None
 
 

@@ -31,8 +31,8 @@ from depositum.deposits.models import Deposit, State
 logger = logging.getLogger(__name__)
 
 DESCRIPTIONS_PER_PAGE = 50
-# Child descriptions per request of the hierarchy fragment, and shown under the
-# current description in the hierarchy.
+# Child descriptions per page of the hierarchy fragment, and the number listed
+# under the current description in the hierarchy.
 TREE_CHILDREN_PER_PAGE = 25
 # Siblings shown on each side of the current description in the hierarchy.
 TREE_SIBLINGS = 5
@@ -178,7 +178,7 @@ def children(request, slug):
 
 @require_safe
 def thumbnail(request, slug):
-    """Send the description's thumbnail: the DIP's own, or one made on request.
+    """Send the description's thumbnail, either the DIP's own or one made on request.
 
     A thumbnail is made from an image or PDF master access copy. A master that
     cannot be rendered gives the placeholder image instead of an error.
@@ -201,8 +201,11 @@ def thumbnail(request, slug):
 
 @require_safe
 def reference(request, slug):
-    """Send a JPEG of the description's image master at most 1200 pixels wide
-    and high, made on request, or the placeholder if it cannot be made."""
+    """Send a reference JPEG of the description's image master, made on request.
+
+    The JPEG is at most derivatives.REFERENCE_SIZE pixels wide and high. The
+    placeholder image is sent if the JPEG cannot be made.
+    """
     master = _visible_digital_objects(request, slug).get(DigitalObject.Usage.MASTER)
     if master is None or not derivatives.is_image(master):
         raise Http404(f"description {slug} has no image to show")
@@ -244,7 +247,7 @@ def _paginate(request, queryset, per_page):
 def _attach_thumbnail_urls(descriptions):
     """Set `thumbnail_url` on each description: its thumbnail view, or None.
 
-    A description has a thumbnail if the DIP gave one or if its master access
+    A description has a thumbnail if the DIP contains one or if its master access
     copy is an image or a PDF. One query serves the whole list.
     """
     usages = [DigitalObject.Usage.THUMBNAIL, DigitalObject.Usage.MASTER]
@@ -265,10 +268,11 @@ def _attach_thumbnail_urls(descriptions):
 
 
 def _borrow_thumbnail_urls(descriptions, summaries):
-    """Give each description without a thumbnail that of one below it.
+    """Set `thumbnail_url` of each description without one to that of a descendant.
 
     A fonds or a deposit target rarely has a digital object of its own, so its
-    list entry shows the thumbnail of the first description below that has one.
+    list entry shows the thumbnail of the descendant with the lowest id that has
+    one, as tree.subtree_summaries() selects it.
     """
     borrowers = {
         item.id: summaries[item.id].thumbnail_source_id
@@ -325,7 +329,7 @@ def _recent_deposits(user):
 def _ancestors_with_visibility(description, visible):
     """Return the ancestors, the top-level one first, each with a `visible` flag.
 
-    A published description can sit below a draft. The templates name such a
+    A published description can be below a draft. The templates show such a
     draft ancestor without its title or a link.
     """
     ancestors = description.ancestors()
@@ -338,14 +342,14 @@ def _ancestors_with_visibility(description, visible):
 
 
 def _hierarchy(description, ancestors, earlier, later, visible):
-    """Return what the hierarchy shows around `description`.
+    """Return the template context of the hierarchy around `description`.
 
     The path from the top level down to the parent is open. In a deep tree
     only its first and last levels are shown, and `elided` counts the levels
     left out. The parent's list shows up to TREE_SIBLINGS siblings on each side
     of `description`, and `description` lists its first children. `earlier` and
-    `later` come with one sibling more than is shown, which shows whether more
-    exist on that side.
+    `later` each contain one sibling more than is shown, so their length tells
+    whether more siblings exist on that side.
     """
     head, tail, elided = ancestors, [], 0
     if len(ancestors) > TREE_HEAD_LEVELS + TREE_TAIL_LEVELS:
@@ -359,8 +363,8 @@ def _hierarchy(description, ancestors, earlier, later, visible):
     later = later[:TREE_SIBLINGS]
     earlier_page = later_page = None
     if more_earlier or more_later:
-        # The pages of the parent's child list that hold the nearest hidden
-        # sibling on each side, counted from 0 in catalogue order.
+        # The 1-based pages of the parent's child list that contain the nearest
+        # hidden sibling on each side. `index` is 0-based, in catalogue order.
         index = tree.sibling_index(description, visible)
         earlier_page = (index - len(earlier) - 1) // DESCRIPTIONS_PER_PAGE + 1
         later_page = (index + len(later) + 1) // DESCRIPTIONS_PER_PAGE + 1
@@ -387,7 +391,7 @@ def _sibling_list_url(description, ancestors):
     """Return the URL of the page that lists `description` and its siblings.
 
     That is the parent's page, or the home page for a top-level description.
-    It is None if the parent is a draft that the user may not see.
+    Return None if the parent is a draft that the user may not see.
     """
     if description.parent_id is None:
         return reverse("home")
@@ -398,11 +402,11 @@ def _sibling_list_url(description, ancestors):
 
 
 def _digital_object_context(description):
-    """Return the master, the thumbnail and how the page shows the master.
+    """Return the template context of the master, the thumbnail and the viewer.
 
     `viewer` is "image", "audio", "video", "pdf" or None. For an image,
     `image_url` is the master itself if browsers display it at its size, and
-    else the reference image.
+    otherwise the reference image.
     """
     objects = {obj.usage: obj for obj in description.digital_objects.all()}
     master = objects.get(DigitalObject.Usage.MASTER)
@@ -432,8 +436,11 @@ def _digital_object_context(description):
 
 
 def _thumbnail_url(description, objects):
-    """Return the URL of the thumbnail view of `description`, or None if it has
-    no thumbnail. `objects` is {usage: DigitalObject} of the description."""
+    """Return the URL of the thumbnail view of `description`, or None.
+
+    `objects` is {usage: DigitalObject} of the description. None means that it
+    has no DIP thumbnail and no master that a thumbnail can be made from.
+    """
     master = objects.get(DigitalObject.Usage.MASTER)
     has_thumbnail = DigitalObject.Usage.THUMBNAIL in objects or (
         master is not None and derivatives.can_make_thumbnail(master)
@@ -465,8 +472,8 @@ def _make_derivative(slug, master, make):
         logger.warning("Failed to make an image of description %s: %s", slug, e)
         return _placeholder_response()
     except Exception:
-        # Image decoders parse untrusted files, and a reader should get the
-        # placeholder whatever they raise.
+        # Image decoders parse untrusted files, so any exception they raise
+        # gives the placeholder, and is logged with its traceback.
         logger.exception("Image decoder failed on description %s", slug)
         return _placeholder_response()
     return _derivative_response(path, "image/jpeg")

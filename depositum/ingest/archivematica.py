@@ -340,8 +340,8 @@ class PlanBuilder:
 
     def unique_key(self, key):
         # Two sibling divs may have the same LABEL, but keys must differ. The
-        # search for a free number goes on from the last number given to `key`,
-        # so a thousand equal labels cost a thousand tries, not half a million.
+        # search for a free number resumes from the last number given to `key`,
+        # so the tries grow linearly with the number of equal labels.
         number = self.last_key_numbers.get(key, 1)
         candidate = key if number == 1 else f"{key}#{number}"
         while candidate in self.used_keys:
@@ -456,7 +456,8 @@ class PlanBuilder:
         _, _, section = max(candidates, key=lambda candidate: candidate[:2])
         if section.status == "deleted":
             return {}
-        # A copy, because callers pop the title and a dmdSec can serve many files.
+        # A copy, because callers pop the title and one dmdSec can describe many
+        # files.
         return {
             name: list(value) if isinstance(value, list) else value
             for name, value in section.dublin_core.items()

@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import NOT_PROVIDED, DateTimeField
 from django.utils import timezone
 
-# Fields whose Python values the database driver takes as they are.
+# Field types whose Python values the database driver accepts unconverted.
 PLAIN_TYPES = {
     "AutoField",
     "BigIntegerField",
@@ -45,10 +45,11 @@ class RowInserter:
         ]
 
     def insert(self, rows):
-        """Insert `rows`, which must all give the same fields.
+        """Insert `rows`, which must all have the same keys.
 
-        PostgreSQL receives them with COPY, which takes no per-row statement,
-        and other databases with executemany of one INSERT.
+        The columns are the keys of the first row and every field without a
+        db_default. PostgreSQL receives the rows through COPY, which needs no
+        statement per row. Other databases receive one INSERT through executemany.
         """
         rows = list(rows)
         if not rows:
@@ -61,7 +62,7 @@ class RowInserter:
         columns = ", ".join(quote(field.column) for field in fields)
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                # Django's cursor wraps a psycopg 3 cursor, which speaks COPY.
+                # Django's cursor wraps a psycopg 3 cursor, which supports COPY.
                 statement = f"COPY {table} ({columns}) FROM STDIN"
                 with cursor.cursor.copy(statement) as copy:
                     for row_values in values:
@@ -82,7 +83,7 @@ class RowInserter:
 
     def prepare(self, fields, rows):
         """Return the database values of `rows`, a list per row in field order."""
-        # The fields whose values the driver cannot take as they are.
+        # The fields whose values must be converted for the driver, else None.
         converters = [
             None if field.get_internal_type() in PLAIN_TYPES else field
             for field in fields

@@ -4,8 +4,8 @@ The METS is parsed with lxml's iterparse. Each top-level dmdSec, amdSec, fileSec
 and structMap is turned into plain records as soon as its end tag is parsed, and
 is then removed from the tree. So the parse tree contains one section at a time,
 and memory grows with the records that a plan needs, not with the size of the
-file: an object's FITS output, which is most of a real METS, is read and dropped.
-Every index is a dict, so each lookup by ID takes constant time.
+file. An object's FITS output, which is most of a real METS, is read and dropped.
+Every index is a dict, so each lookup by ID takes constant time on average.
 
 NOTE: the records still grow with the number of files. For the DIPs that
 benchmarks/generate_dip.py writes, planning took about 8 kB of RSS per file.
@@ -50,8 +50,8 @@ PHYSICAL = "physical"
 # Relative to a dmdSec.
 DC_RECORD = "mets:mdWrap[@MDTYPE='DC']/mets:xmlData"
 
-# Relative to an amdSec. The local-name() test admits PREMIS 2 and 3 alike, and
-# the second branch admits an object or event wrapped in a premis:premis element.
+# Relative to an amdSec. The local-name() test accepts PREMIS 2 and 3 alike, and
+# the second branch accepts an object or event wrapped in a premis:premis element.
 # The paths avoid "//" because an object's FITS output can have thousands of
 # descendants.
 PREMIS_OBJECTS = etree.XPath(
@@ -130,7 +130,7 @@ class METSFile:
 
 @dataclass(slots=True)
 class DMDSection:
-    """The parts of a dmdSec that choose and fill a description's fields."""
+    """The parts of a dmdSec that select it and fill a description's fields."""
 
     # CREATED, or OLDEST when it is missing or invalid.
     created: datetime
@@ -191,10 +191,10 @@ class METSDocument:
     no div.
 
     The fileSec and the structMaps grow with the number of files, so they are
-    read element by element, too: each mets:file, mets:div and mets:fptr as it
-    ends. A file becomes a METSFile and is removed. A div becomes a Division in
-    the Hierarchical structMap, or its fptrs index the physical one, and is
-    removed once its parent has taken it.
+    read element by element too, each mets:file, mets:div and mets:fptr as it
+    ends. A file becomes a METSFile and is removed. In the Hierarchical
+    structMap a div becomes a Division, and in the physical one its fptrs are
+    indexed. A div is then cleared, and removed when the next div ends.
     """
 
     def __init__(self, path):
@@ -304,8 +304,10 @@ class METSDocument:
         return files
 
     def struct_map_role(self, struct_map):
-        """Return HIERARCHICAL or PHYSICAL if `struct_map` is the first of its
-        kind, else None."""
+        """Return HIERARCHICAL or PHYSICAL for the first structMap of each kind.
+
+        Return None for any later structMap and for any other kind.
+        """
         if struct_map in self.struct_map_roles:
             return self.struct_map_roles[struct_map]
         role = None
@@ -321,7 +323,7 @@ class METSDocument:
         return role
 
     def index_pointer(self, pointer):
-        """Add the DMDIDs of the element around a physical fptr to its file's."""
+        """Add the DMDIDs of a physical fptr's parent to those of its file."""
         dmd_ids = (pointer.getparent().get("DMDID") or "").split()
         file_id = pointer.get("FILEID")
         file_id = intern(file_id) if file_id is not None else None
@@ -454,9 +456,9 @@ def check_size(path):
         raise IngestError(f"{path.name} could not be read: {error}") from error
     if size > max_bytes:
         raise IngestError(
-            f"{path.name} is {size // (1024 * 1024)} MB, over the limit of"
-            f" {settings.MAX_METS_MB} MB (DEPOSITUM_MAX_METS_MB): raise the limit"
-            " if the METS comes from a trusted Archivematica"
+            f"{path.name} is {-(-size // (1024 * 1024))} MB, over the limit of"
+            f" {settings.MAX_METS_MB} MB (DEPOSITUM_MAX_METS_MB). Raise the limit"
+            " if the METS comes from a trusted Archivematica."
         )
     if size == 0:
         raise IngestError(
@@ -470,8 +472,8 @@ def syntax_error(path, error):
         return IngestError(
             f"{path.name} goes beyond the XML parser's safety limits at line"
             f" {error.lineno} (elements nested more than 256 deep, or one text"
-            " or attribute over 10 MB): no Archivematica METS needs that, so"
-            " check where the file came from"
+            " or attribute over 10 MB). No Archivematica METS needs that, so"
+            " check where the file came from."
         )
     return IngestError(
         f"{path.name} is not well-formed XML at line {error.lineno}: "
@@ -612,7 +614,7 @@ def read_premis_object(element):
     return PREMISObject(
         uuid=normalize_uuid(first("objectIdentifierValue")),
         original_name=first("originalName"),
-        size=int(first("size")) if first("size").isdigit() else None,
+        size=int(first("size")) if first("size").isdecimal() else None,
         format_name=first("formatName"),
         format_version=first("formatVersion"),
         format_puid=first("formatRegistryKey"),
@@ -637,7 +639,10 @@ def read_premis_event(element):
 
 
 def parse_datetime(text):
-    """Parse an ISO 8601 datetime, taking a naive one as UTC; None if invalid."""
+    """Parse an ISO 8601 datetime, or return None if `text` is invalid.
+
+    A datetime without a time zone is taken as UTC.
+    """
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -30,10 +30,10 @@ class Event:
 
 @dataclass(slots=True)
 class FileProperties:
-    """Technical properties of an original file; see catalogue.DigitalFile.
+    """Technical properties of an original file, stored as catalogue.DigitalFile.
 
     The OCR text stays in its file until the writer reads it, so a plan of
-    many files does not hold all their texts at once.
+    many files does not keep all their texts in memory at once.
     """
 
     object_uuid: str
