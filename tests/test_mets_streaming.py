@@ -383,3 +383,18 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"), [("2048", 2048), ("²", None), ("", None)]
+)
+def test_premis_object_size_only_decimal(size, expected):
+    element = etree.fromstring(
+        '<premis:object xmlns:premis="http://www.loc.gov/premis/v3">'
+        "<premis:objectCharacteristics>"
+        f"<premis:size>{size}</premis:size>"
+        "</premis:objectCharacteristics>"
+        "</premis:object>"
+    )
+
+    assert mets.read_premis_object(element).size == expected
