@@ -2,7 +2,8 @@
 
 Each part of a response is built as a small lxml element, and `render` writes
 them one by one into an etree.xmlfile. A ListRecords response is therefore
-sent while it is serialised, and only one record at a time is held as a tree.
+sent while it is serialised, and only one record at a time is in memory as a
+tree.
 """
 
 import io
@@ -148,7 +149,8 @@ def identify(
         description.append(
             oai_identifier_description(repository_identifier, sample_slug)
         )
-    # The elements go straight into the response's Identify element.
+    # render() writes these children into its own Identify element, so the
+    # wrapper built here is dropped.
     return list(element)
 
 
@@ -194,7 +196,7 @@ def set_element(description):
 
 
 def resumption_token(token, *, cursor, complete_list_size, expiration=None):
-    """Return a resumptionToken element; an empty `token` ends the list."""
+    """Return a resumptionToken element. An empty `token` marks the last page."""
     attributes = {"cursor": str(cursor), "completeListSize": str(complete_list_size)}
     if token and expiration is not None:
         attributes["expirationDate"] = datestamp(expiration)

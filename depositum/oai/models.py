@@ -2,7 +2,7 @@ from django.db import models
 
 
 class DeletedRecord(models.Model):
-    """An OAI-PMH record that was published and is gone: a tombstone.
+    """A tombstone of an OAI-PMH record that was published and is now gone.
 
     The provider reports it with status "deleted" while no published
     description has its slug. A DIP deposited again deletes and recreates its

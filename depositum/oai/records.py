@@ -46,8 +46,8 @@ def slug_from_identifier(identifier):
 class ListQuery:
     """The selective harvesting arguments of ListIdentifiers or ListRecords.
 
-    `from_` is inclusive and `until` exclusive: the parser turns an `until` of
-    a whole second or day into the start of the next one.
+    `from_` is inclusive and `until` exclusive, because the parser turns an
+    `until` of a whole second or day into the start of the next one.
     """
 
     verb: str
@@ -227,14 +227,15 @@ def set_count():
 
 class TopLevelResolver:
     """Find the top-level ancestors of descriptions, with one query per level
-    of the tree for all the descriptions asked about at once."""
+    of the tree for all the requested descriptions at once."""
 
     def __init__(self):
         # id -> (parent_id, slug, publication_status), or None for a missing id.
         self.rows = {}
 
     def remember(self, descriptions):
-        """Take the rows of descriptions already read, to save their queries."""
+        """Cache the rows of descriptions that were already loaded, so that
+        load() does not query them again."""
         for description in descriptions:
             self.rows[description.id] = (
                 description.parent_id,
@@ -264,7 +265,7 @@ class TopLevelResolver:
         return ""
 
     def load(self, ids):
-        """Read the rows of `ids` and of all their ancestors that are not known
+        """Load the rows of `ids` and of all their ancestors that are not cached
         yet, one level of the tree per query."""
         level = set(ids)
         seen = set()

@@ -202,8 +202,8 @@ def admin_emails():
 
     fallback = f"postmaster@{settings.OAI_REPOSITORY_IDENTIFIER}"
     logger.warning(
-        "Identify names %s as the OAI-PMH administrator, because no superuser has"
-        " an email address: set DEPOSITUM_OAI_ADMIN_EMAILS",
+        "Identify lists %s as the OAI-PMH adminEmail because no active superuser"
+        " has an email address. Set DEPOSITUM_OAI_ADMIN_EMAILS to choose one.",
         fallback,
     )
     return [fallback]
@@ -318,8 +318,8 @@ def cannot_disseminate(prefix):
 
 
 def list_items(request, arguments, verb):
-    """Return the items of one page and the resumptionToken element, if any, in
-    a list."""
+    """Return the items of one page and a list with the page's resumptionToken
+    element, which is empty when the whole list fits on one page."""
     size = settings.OAI_PAGE_SIZE
     with_metadata = verb == "ListRecords"
     token = arguments.get("resumptionToken")
@@ -384,8 +384,8 @@ def list_query(verb, arguments):
             )
         )
 
-    # Checked after the dates, because a badArgument response must come first:
-    # its request element leaves out the malformed values.
+    # The prefix is checked after the dates because a badArgument error takes
+    # precedence, and its request element leaves out the malformed values.
     if arguments["metadataPrefix"] != METADATA_PREFIX:
         raise OAIError(cannot_disseminate(arguments["metadataPrefix"]))
 
@@ -428,7 +428,8 @@ def end_of(start, step):
     try:
         return start + step
     except OverflowError:
-        # 9999-12-31 includes every datestamp there is.
+        # No datestamp follows the end of the year 9999, so the range has no
+        # upper bound.
         return None
 
 
@@ -458,8 +459,9 @@ def token_element(state, more, cursor, total):
     """Return the resumptionToken element of a page that starts at `cursor`:
     a token for the next page, or an empty one on the last page.
 
-    `state["cursor"]` is where the next page starts. The list size counted at
-    the first request grows to it when items were added since.
+    `state["cursor"]` is where the next page starts. completeListSize is the
+    size counted at the first request, raised to that cursor when items were
+    added since.
     """
     complete_list_size = max(total, state["cursor"])
     if not more:

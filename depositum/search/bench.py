@@ -92,15 +92,15 @@ def main(argv=None):
     django.setup()
     from django.db import connection
 
-    with_triggers, without = [], []
+    times_with, times_without = [], []
     for _ in range(args.rounds):
-        without.append(timed_insert(args.descriptions, with_triggers=False))
-        with_triggers.append(timed_insert(args.descriptions, with_triggers=True))
-    base = statistics.median(without)
-    indexed = statistics.median(with_triggers)
+        times_without.append(timed_insert(args.descriptions, with_triggers=False))
+        times_with.append(timed_insert(args.descriptions, with_triggers=True))
+    median_without = statistics.median(times_without)
+    median_with = statistics.median(times_with)
     print(f"database: {connection.vendor}, {args.descriptions} descriptions")
-    print(f"without triggers: {base:.2f}s  with triggers: {indexed:.2f}s")
-    print(f"ratio: {indexed / base:.2f}")
+    print(f"without triggers: {median_without:.2f}s  with triggers: {median_with:.2f}s")
+    print(f"ratio: {median_with / median_without:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Parse what a visitor types into the search box.
 
-The syntax is the one PostgreSQL's websearch_to_tsquery() reads: words, which
-must all match; "quoted phrases"; OR between two terms; and -word or -"phrase"
-to exclude. Every other character only separates words, so no input is a
-syntax error on either database. Each term is rendered as a quoted FTS5 string
-or websearch phrase, which makes FTS5 operators such as NEAR, *, : and ^ plain
-text that the database's own tokenizer splits into words. So "e-mail" or
-"report.pdf" is split the same way in the query as in the indexed text.
+The syntax is the one that PostgreSQL's websearch_to_tsquery() accepts. Words
+must all match, "quoted phrases" match as a whole, OR goes between two terms,
+and -word or -"phrase" excludes a term. Every other character only separates
+words, so no input is a syntax error on either database. Each term is rendered
+as a quoted FTS5 string or websearch phrase, which makes FTS5 operators such as
+NEAR, *, : and ^ plain text that the database's own tokenizer splits into
+words. So "e-mail" or "report.pdf" is split the same way in the query as in the
+indexed text.
 """
 
 import re
@@ -22,16 +23,18 @@ WORD = re.compile(r"\w+")
 
 @dataclass
 class Term:
-    # The term's text, without double quotes; the database splits it into words.
+    # The term's text without double quotes. The database splits it into words.
     phrase: str
     excluded: bool = False
 
 
 @dataclass
 class ParsedQuery:
-    """A query as groups of terms: a description matches if it matches any
-    group, and it matches a group if it has every term of it that is not
-    excluded and none that is."""
+    """A query as groups of terms.
+
+    A description matches the query if it matches any group, and it matches a
+    group if it has every included term of the group and no excluded one.
+    """
 
     text: str
     groups: list = field(default_factory=list)
@@ -84,7 +87,7 @@ class ParsedQuery:
 
 
 def parse(text):
-    """Parse a visitor's query; never raises on any string."""
+    """Parse a visitor's query. Any string, even an empty one, parses without error."""
     text = (text or "")[:MAX_QUERY_LENGTH].strip()
     groups = [[]]
     count = 0

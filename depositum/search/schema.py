@@ -12,9 +12,9 @@ PostgreSQL: a table search_document of one weighted tsvector per description
 with transition tables index each batch of rows with one INSERT ... SELECT.
 
 The PostgreSQL triggers name no catalogue column in a column list or a WHEN
-clause, because PostgreSQL then refuses to change that column's type in a
-later migration. SQLite drops a table's triggers when Django rebuilds the table
-to alter it. So after every `migrate`, sync_after_migrate() compares the
+clause, because PostgreSQL then raises an error when a later migration changes
+that column's type. SQLite drops a table's triggers when Django rebuilds the
+table to alter it. So after every `migrate`, sync_after_migrate() compares the
 installed triggers with the ones this module would create for the catalogue's
 current columns, and re-creates them and rebuilds the index if they differ.
 """
@@ -72,7 +72,8 @@ SQLITE_TRIGGERS = [
     "search_digitalfile_update",
     "search_digitalfile_delete",
 ]
-# (table, event, trigger name); each trigger calls the function of its name.
+# Entries are (table, event, trigger name). Each trigger calls the function of
+# the same name.
 PG_TRIGGERS = [
     ("catalogue_description", "INSERT", "search_descriptions_inserted"),
     ("catalogue_description", "UPDATE", "search_descriptions_updated"),
@@ -110,7 +111,7 @@ class IndexedFields:
 
 
 def sqlite_json_text(column):
-    """SQL for the string values of a JSON list column, joined by commas."""
+    """Return SQL for the string values of a JSON list column, joined by commas."""
     return (
         f"(SELECT group_concat(value, ', ') FROM json_each("
         f"CASE WHEN json_valid({column}) THEN {column} ELSE '[]' END)"
@@ -119,7 +120,7 @@ def sqlite_json_text(column):
 
 
 def sqlite_metadata(fields, row):
-    """SQL for the metadata text of the description `row` (an alias or NEW)."""
+    """Return SQL for the metadata text of the description `row` (an alias or NEW)."""
     parts = [sqlite_text(row, name) for name in fields.text]
     parts += [sqlite_json_text(f"{row}.{name}") for name in fields.json]
     joined = " || ".join(
@@ -133,7 +134,8 @@ def sqlite_metadata(fields, row):
 def sqlite_text(row, name):
     if name != "date_display":
         return f"{row}.{name}"
-    # The ISO dates stand in for a missing date display, so years are found.
+    # The ISO dates replace a missing date display, so a search for the year
+    # finds the description.
     return (
         f"CASE WHEN {row}.date_display <> '' THEN {row}.date_display"
         f" ELSE trim(coalesce({row}.start_date, '') || ' '"
@@ -202,7 +204,7 @@ def sqlite_rebuild(fields, cursor):
 
 
 def pg_metadata(fields, row):
-    """SQL for the metadata text of the description `row` (a table alias)."""
+    """Return SQL for the metadata text of the description `row` (a table alias)."""
     parts = [pg_text(row, name) for name in fields.text]
     parts += [f"search_json_text({row}.{name})" for name in fields.json]
     nullable = ", ".join(f"nullif({part}, '')" for part in parts)
@@ -220,7 +222,7 @@ def pg_text(row, name):
 
 
 def pg_document(fields, row, ocr_text):
-    """SQL for the weighted tsvector of the description `row`.
+    """Return SQL for the weighted tsvector of the description `row`.
 
     jsonb_to_tsvector() indexes the strings of the JSON fields. It is several
     times faster than joining them into text first, which the triggers would
@@ -355,7 +357,8 @@ def digest(statements):
 
 
 def install(connection):
-    """Create the index table, or keep it, and (re)create functions and triggers.
+    """Create the index table if it is missing, and create the functions and
+    triggers again.
 
     The digest of the statements goes into search_schema, so that
     sync_after_migrate() can tell whether the triggers match the table.
@@ -387,7 +390,7 @@ def uninstall(connection):
 
 
 def rebuild(connection):
-    """Index every description again; return the number of descriptions."""
+    """Index every description again and return the number of descriptions."""
     started = time.monotonic()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -447,8 +450,8 @@ def sync_after_migrate(sender, using, **kwargs):
         return
 
     logger.warning(
-        "Search index triggers on database %s are missing or out of date;"
-        " creating them again and rebuilding the index",
+        "Search index triggers on database %s are missing or out of date, so they"
+        " are created again and the index is rebuilt",
         using,
     )
     install(connection)

@@ -2,7 +2,7 @@
 
 Both take the same query string: `q` (words, "phrases", OR and -word), the
 facet filters `level`, `decade`, `year`, `subject` and `media` (each may be
-repeated, and all must hold), and `page`.
+repeated, and a result must match all of them), and `page`.
 """
 
 from urllib.parse import urlencode
@@ -36,7 +36,7 @@ def search_page(request):
         for name, entries in results.facets.items()
         if entries
     ]
-    # A filter shows the label its facet value has ("Text", "1990s").
+    # An active filter shows the label of its facet value ("Text", "1990s").
     labels = {
         (name, entry["value"]): entry["label"]
         for name, entries in results.facets.items()
@@ -50,14 +50,14 @@ def search_page(request):
         }
         for name, value in results.filters.items()
     ]
-    ctx = {
+    context = {
         "results": results,
         "page_obj": results.page,
         "facets": facets,
         "active_filters": active_filters,
         "page_query": urlencode(params),
     }
-    return render(request, "search/search.html", ctx)
+    return render(request, "search/search.html", context)
 
 
 @require_safe
@@ -114,7 +114,7 @@ def query_params(params):
 
 def toggle_url(params, name, value):
     """Return the search URL with the filter `name`=`value` added, or removed
-    if present. Removing a decade also removes the years chosen in it."""
+    if present. Removing a decade also removes the years selected in it."""
     if (name, value) in params:
         pairs = [pair for pair in params if pair != (name, value)]
         if name == "decade":
