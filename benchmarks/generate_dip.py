@@ -28,17 +28,19 @@ The METS follows the AIP METS that Archivematica 1.12 to 1.15 writes:
   structMap and, with --hierarchical, a logical structMap labelled
   "Hierarchical" whose div TYPEs are levels of description.
 
-The METS takes about 23 KB per original, near the 21 KB per file of
-tests/fixtures/mets/05 (Archivematica 1.15, without FITS output). So 10,000
-files make a METS of about 230 MB, and 50,000 files one of about 1.1 GB, over
-the default DEPOSITUM_MAX_METS_MB of 1024.
+The METS takes about 23 KB per original (measured with --seed 0 and 2,000
+originals), which includes the amdSecs of its preservation copy and OCR file.
+For comparison, tests/fixtures/mets/05 (Archivematica 1.15, without FITS
+output) takes 190 KB for 11 files. So 10,000 originals make a METS of about
+230 MB, and 50,000 one of about 1.1 GB, over the default DEPOSITUM_MAX_METS_MB
+of 1024.
 
 The originals lie in nested folders, objects/series-NNN/folder-NNN/, with
 FILES_PER_FOLDER files in each folder and FOLDERS_PER_SERIES folders in each
 series. The METS is written as a stream of strings, without building a tree,
 so 50,000 files take seconds. The access copies and thumbnails are hard links
-to a few distinct JPEGs of realistic size (about 20 to 100 KB), with a copy
-where the file system refuses a link. The same seed gives the same UUIDs,
+to a few distinct JPEGs of realistic size (about 20 to 100 KB), or copies of
+them where a hard link fails. The same seed gives the same UUIDs,
 checksums and names.
 """
 
@@ -275,7 +277,8 @@ def premis_agents(first_id):
 
 
 class AmdSecWriter:
-    """Number the amdSecs, techMDs and digiprovMDs as Archivematica does."""
+    """Writer of amdSecs that numbers them, their techMDs and their digiprovMDs
+    as Archivematica does."""
 
     def __init__(self, rng, output):
         self.rng = rng
@@ -435,8 +438,8 @@ def write_mets(plan, path, hierarchical):
         dmd_ids = write_dmd_secs(plan, output)
         amd_ids = write_amd_secs(plan, output)
         write_file_sec(plan, output, amd_ids)
-        write_physical_struct_map(plan, output, dmd_ids)
-        write_normative_struct_map(plan, output, dmd_ids)
+        write_directory_struct_map(plan, output, dmd_ids, physical=True)
+        write_directory_struct_map(plan, output, dmd_ids, physical=False)
         if hierarchical:
             write_hierarchical_struct_map(plan, output, dmd_ids)
         output.write("</mets:mets>\n")
@@ -556,10 +559,20 @@ def div_open(label, div_type, dmd_id=None):
     return f"<mets:div TYPE={quoteattr(div_type)} LABEL={quoteattr(label)}{dmd}>"
 
 
-def write_physical_struct_map(plan, output, dmd_ids):
+def write_directory_struct_map(plan, output, dmd_ids, physical):
+    """Write a structMap of the directory tree.
+
+    With `physical`, it is the physical structMap, whose Items point to their
+    files and which lists the preservation copies. Otherwise it is the
+    "Normative Directory Structure" logical structMap, with the originals only
+    and no file pointers.
+    """
+    if physical:
+        header = 'TYPE="physical" ID="structMap_1" LABEL="Archivematica default"'
+    else:
+        header = 'TYPE="logical" ID="structMap_2" LABEL="Normative Directory Structure"'
     output.write(
-        '<mets:structMap TYPE="physical" ID="structMap_1"'
-        ' LABEL="Archivematica default">\n'
+        f"<mets:structMap {header}>\n"
         + div_open(plan.label, "Directory", dmd_ids["sip"])
         + div_open("objects", "Directory", dmd_ids["objects"])
         + "\n"
@@ -573,17 +586,19 @@ def write_physical_struct_map(plan, output, dmd_ids):
             for original in plan.folders[folder]:
                 output.write(
                     div_open(original.name, "Item", dmd_ids.get(original.uuid))
-                    + f'<mets:fptr FILEID="file-{original.uuid}"/></mets:div>\n'
                 )
+                if physical:
+                    output.write(f'<mets:fptr FILEID="file-{original.uuid}"/>')
+                output.write("</mets:div>\n")
                 copy = original.preservation
-                if copy is not None:
+                if physical and copy is not None:
                     output.write(
                         div_open(copy.href.rsplit("/", 1)[1], "Item")
                         + f'<mets:fptr FILEID="file-{copy.uuid}"/></mets:div>\n'
                     )
             output.write("</mets:div>\n")
         output.write("</mets:div>\n")
-    output.write(ocr_directory_divs(plan, with_pointers=True))
+    output.write(ocr_directory_divs(plan, with_pointers=physical))
     output.write("</mets:div></mets:div></mets:structMap>\n")
 
 
@@ -612,36 +627,13 @@ def ocr_directory_divs(plan, with_pointers):
     )
 
 
-def write_normative_struct_map(plan, output, dmd_ids):
-    """Write the logical structMap of the directory tree, without file pointers."""
-    output.write(
-        '<mets:structMap TYPE="logical" ID="structMap_2"'
-        ' LABEL="Normative Directory Structure">\n'
-        + div_open(plan.label, "Directory", dmd_ids["sip"])
-        + div_open("objects", "Directory", dmd_ids["objects"])
-        + "\n"
-    )
-    for series, folders in plan.series.items():
-        output.write(div_open(series.rsplit("/", 1)[1], "Directory", dmd_ids[series]))
-        for folder in folders:
-            output.write(
-                div_open(folder.rsplit("/", 1)[1], "Directory", dmd_ids[folder]) + "\n"
-            )
-            for original in plan.folders[folder]:
-                output.write(
-                    div_open(original.name, "Item", dmd_ids.get(original.uuid))
-                    + "</mets:div>\n"
-                )
-            output.write("</mets:div>\n")
-        output.write("</mets:div>\n")
-    output.write(ocr_directory_divs(plan, with_pointers=False))
-    output.write("</mets:div></mets:div></mets:structMap>\n")
-
-
 def write_hierarchical_struct_map(plan, output, dmd_ids):
-    """Write the "Hierarchical" structMap of an arrangement: the objects/ div is a
-    Series, each series folder a Subseries, each folder a File and each original
-    an Item."""
+    """Write the "Hierarchical" structMap of an arrangement.
+
+    Its div TYPEs are levels of description, as Archivematica writes them: the
+    objects/ div is a Series, each series folder a Sub-series, each folder a
+    File and each original an Item.
+    """
     output.write(
         '<mets:structMap TYPE="logical" ID="structMap_3" LABEL="Hierarchical">\n'
         f'<mets:div LABEL={quoteattr(plan.label)} DMDID="{dmd_ids["sip"]}">'
@@ -668,7 +660,10 @@ def write_hierarchical_struct_map(plan, output, dmd_ids):
 
 
 def jpeg_bytes(rng, size, label, quality):
-    """Return a JPEG photograph stand-in: a gradient, noise and a label."""
+    """Return the bytes of a placeholder JPEG for a photograph.
+
+    The image is noise blended with a gradient, with a frame and a label.
+    """
     width, height = size
     image = Image.effect_noise(size, rng.uniform(30, 70)).convert("RGB")
     tint = Image.linear_gradient("L").resize(size).convert("RGB")
@@ -707,7 +702,7 @@ def link_or_copy(source, destination):
 def generate_dip(count, dest, *, hierarchical=False, seed=0, name="harbour-photos"):
     """Write a DIP of `count` original files under `dest` and return its path."""
     if count < 1:
-        raise ValueError(f"A DIP needs at least 1 original file, not {count}.")
+        raise ValueError(f"Invalid count {count}: a DIP needs at least 1 original.")
     plan = METSPlan(count, seed, name)
     dip = Path(dest) / plan.label
     for folder in ("objects", "thumbnails", "OCRfiles"):
@@ -741,7 +736,9 @@ def main(argv=None):
         " under DEST and print the DIP folder's path."
     )
     parser.add_argument("count", type=int, metavar="N", help="number of original files")
-    parser.add_argument("dest", type=Path, metavar="DEST", help="folder to write into")
+    parser.add_argument(
+        "dest", type=Path, metavar="DEST", help="folder to write the DIP into"
+    )
     parser.add_argument(
         "--hierarchical",
         action="store_true",
@@ -751,14 +748,14 @@ def main(argv=None):
         "--seed",
         type=int,
         default=0,
-        help="seed of the UUIDs, checksums and sizes (default: 0)",
+        help="random seed of the UUIDs, checksums, formats and sizes (default: 0)",
     )
     parser.add_argument(
         "--name", default="harbour-photos", help="SIP name (default: harbour-photos)"
     )
     args = parser.parse_args(argv)
     if args.count < 1:
-        parser.error("N must be at least 1")
+        parser.error(f"invalid N {args.count}: it must be at least 1")
     dip = generate_dip(
         args.count,
         args.dest,

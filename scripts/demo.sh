@@ -40,9 +40,9 @@ until "$BIN/python" -c "import urllib.request; urllib.request.urlopen('$URL/')" 
     sleep 0.5
 done
 
-# Each DIP is built around one METS of tests/fixtures/mets (its README names
-# the source of each): 01 is an Archivematica 1.12 AIP of ten images, 05 an
-# arranged SIP with a "Hierarchical" structMap and one MP3, and 06 a DSpace item
+# Each DIP is built around one METS of tests/fixtures/mets, whose README names
+# the source of each. 01 is an Archivematica 1.12 AIP of ten images, and 05 an
+# arranged SIP with a "Hierarchical" structMap and one MP3. 06 is a DSpace item
 # with one PDF, whose OCR file gets the text below.
 OCR_WORD=wildebeest
 OCR_TEXT="Field notes, Serengeti, May 2006. At dawn the $OCR_WORD herds crossed \
@@ -51,8 +51,9 @@ DIPS="$DEPOSITUM_DATA_DIR/demo-dips"
 rm -rf "$DIPS"
 mkdir -p "$DEPOSIT_DIR"
 
-# Build a DIP around a fixture METS (extra options go to tests.dips), rsync it
-# to the deposit directory and wait until its ingest ends.
+# Build a DIP around a fixture METS, passing extra options to tests.dips. The
+# client then copies it into the deposit directory with rsync, deposits it and
+# waits until its ingest ends.
 deposit_dip() {
     METS=$1
     shift

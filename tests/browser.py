@@ -76,7 +76,10 @@ class Screenshots:
         self.step = 0
 
     def take(self, page, label):
-        """Save a screenshot of `page` as the next step, `label`; return its path."""
+        """Save a full-page screenshot of `page` as the next step and return its path.
+
+        `label` names the step in the file name.
+        """
         self.step += 1
         path = self.folder / f"{self.step:02d}-{label}.png"
         # Lazy images do not delay the load event, so the screenshot waits for
@@ -118,16 +121,33 @@ def build_large_tree(target_slug):
     """Insert 49,999 descriptions below the description `target_slug`.
 
     Runs inside `depositum shell`, so it writes to the database of the server
-    whose settings the shell has. Returns the slug of a file four levels below
+    whose settings the shell uses. Returns the slug of a file three levels below
     the target, in the middle of its siblings.
     """
     from depositum.catalogue.models import Description
 
+    def insert_children(parents, count, level, slug, title):
+        """Insert `count` descriptions below each of `parents`, numbered from 0.
+
+        `slug` and `title` are str.format templates of `parent` (the parent's
+        slug) and `number`. Returns the new descriptions in order.
+        """
+        return Description.objects.bulk_create(
+            (
+                Description(
+                    parent=parent,
+                    slug=slug.format(parent=parent.slug, number=number),
+                    title=title.format(number=number),
+                    level_of_description=level,
+                    position=number,
+                )
+                for parent in parents
+                for number in range(count)
+            ),
+            batch_size=2000,
+        )
+
     target = Description.objects.get(slug=target_slug)
-
-    def insert(rows):
-        return Description.objects.bulk_create(rows, batch_size=2000)
-
     flat = Description.objects.create(
         parent=target,
         slug=f"{target_slug}-flat",
@@ -135,47 +155,25 @@ def build_large_tree(target_slug):
         level_of_description="Series",
         position=TREE_SERIES,
     )
-    insert(
-        Description(
-            parent=flat,
-            slug=f"{target_slug}-flat-{number:05d}",
-            title=f"Flat file {number:05d}",
-            level_of_description="File",
-            position=number,
-        )
-        for number in range(TREE_FLAT_FILES)
+    insert_children(
+        [flat],
+        TREE_FLAT_FILES,
+        "File",
+        "{parent}-{number:05d}",
+        "Flat file {number:05d}",
     )
 
-    series = insert(
-        Description(
-            parent=target,
-            slug=f"{target_slug}-s{number:02d}",
-            title=f"Series {number:02d}",
-            level_of_description="Series",
-            position=number,
-        )
-        for number in range(TREE_SERIES)
+    series = insert_children(
+        [target], TREE_SERIES, "Series", "{parent}-s{number:02d}", "Series {number:02d}"
     )
-    subseries = insert(
-        Description(
-            parent=parent,
-            slug=f"{parent.slug}-u{number:02d}",
-            title=f"Subseries {number:02d}",
-            level_of_description="Subseries",
-            position=number,
-        )
-        for parent in series
-        for number in range(TREE_SUBSERIES)
+    subseries = insert_children(
+        series,
+        TREE_SUBSERIES,
+        "Subseries",
+        "{parent}-u{number:02d}",
+        "Subseries {number:02d}",
     )
-    files = insert(
-        Description(
-            parent=parent,
-            slug=f"{parent.slug}-f{number:02d}",
-            title=f"File {number:02d}",
-            level_of_description="File",
-            position=number,
-        )
-        for parent in subseries
-        for number in range(TREE_FILES)
+    files = insert_children(
+        subseries, TREE_FILES, "File", "{parent}-f{number:02d}", "File {number:02d}"
     )
     return files[len(files) // 2 + TREE_FILES // 2].slug

@@ -23,7 +23,8 @@ from tests.browser import (
 )
 from tests.conftest import CAROL, LiveServer, mets_path, skip_or_fail
 
-# Chromium first, so that a machine without it skips before any deposit.
+# The chromium fixture comes first, so a machine without Chromium skips these
+# tests before any deposit.
 pytestmark = [pytest.mark.live, pytest.mark.usefixtures("chromium")]
 
 # Runs a test of the deposited catalogue on the SQLite server only.
@@ -42,7 +43,8 @@ IMAGE_TITLE = "BBhelmet.ai"
 OCR_TITLE = "bitstream_8266.pdf"
 AUDIO_PATH = ["objects", "subdirectory", "14000 Caen, France - Bird in my garden"]
 # What the three DIPs add below the target: 10 images (01), a series, a
-# subseries and an MP3 file (05), and a PDF item (06). Each file has a master.
+# subseries and an MP3 file (05), and a PDF item (06). Each of the 12 files has
+# a master digital object.
 DESCRIPTIONS_BELOW = 14
 DIGITAL_OBJECTS = 12
 
@@ -67,7 +69,11 @@ def chromium():
 
 @pytest.fixture
 def open_tab(chromium):
-    """Open a page in a new browser context; return (page, PageProblems)."""
+    """Return a function that opens a page in a new browser context.
+
+    The function takes the base URL and options of the context, and returns
+    (page, PageProblems). The contexts are closed after the test.
+    """
     contexts = []
 
     def opener(base_url, **context_options):
@@ -242,7 +248,7 @@ def test_tree_loads_children_when_opened(server, catalogue, open_tab, shots):
     tree = page.get_by_role("navigation", name="Hierarchy")
     series, subseries, audio_file = AUDIO_PATH
 
-    # Closed nodes hold only a link to their page until they are opened.
+    # A closed node contains only a link to its page until it is opened.
     assert tree.get_by_role("link", name=subseries, exact=True).count() == 0
     shots.take(page, "tree-closed")
 
@@ -470,7 +476,7 @@ UNLABELLED_FIELDS = """fields => fields
 
 
 def catalogue_paths(page):
-    """Visit the main catalogue pages; yield a name for each once it is loaded."""
+    """Visit the main catalogue pages and yield a name for each once it loads."""
     page.goto("/")
     yield "home"
     page.goto(f"/descriptions/{TARGET}")
@@ -529,7 +535,7 @@ def test_site_serves_icon(server, catalogue, open_tab, shots):
 
 
 def focus_order(page, limit=80):
-    """Press Tab up to `limit` times; return a description of each focus."""
+    """Press Tab `limit` times and return a description of each focused element."""
     stops = []
     for _ in range(limit):
         page.keyboard.press("Tab")
@@ -616,10 +622,11 @@ def test_pages_work_without_javascript(server, catalogue, open_tab, shots):
 
 @pytest.fixture(scope="module")
 def large_tree(tmp_path_factory):
-    """A live server of its own whose target `large` has 50,000 descriptions.
+    """Start a live server with a target `large` of 50,000 descriptions.
 
-    The other tests share their server, so the large tree gets its own.
-    Returns (server, slug of a description four levels down).
+    The count includes the target. The other tests share their server, so the
+    large tree gets its own. Yields (server, slug of a file three levels below
+    the target).
     """
     data_dir = tmp_path_factory.mktemp("server-large-tree")
     env = dict(os.environ)
@@ -679,7 +686,7 @@ def test_large_tree_pages_render(large_tree, open_tab, shots, capsys):
         assert page.locator("h1").count() == 1
         tree = page.get_by_role("navigation", name="Hierarchy")
         assert tree.count() == 1
-        # The hierarchy shows a window of the siblings, never all of them.
+        # The hierarchy shows a window of the siblings, not all of them.
         assert tree.get_by_role("link").count() < 500
 
     # Catalogue, the target, a series and a subseries.

@@ -42,7 +42,7 @@ def staff_required(view):
             logger.warning(
                 "Non-staff user %s rejected from %s", user.get_username(), request.path
             )
-            raise PermissionDenied("the deposits dashboard is for staff users")
+            raise PermissionDenied("The deposits dashboard requires a staff user.")
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -145,10 +145,14 @@ def retry(request, deposit_uuid):
         return redirect_to_login(deposit.get_absolute_url())
     if not may_look_up(request, deposit):
         logger.warning(
-            "User %s may not retry deposit %s", user.get_username(), deposit.id
+            "Rejected retry of deposit %s by user %s, who is not staff, its"
+            " depositor or its owner",
+            deposit.id,
+            user.get_username(),
         )
         raise PermissionDenied(
-            f"only staff users and the depositor may retry deposit {deposit.id}"
+            "Only staff users, the depositor and the owner may retry deposit"
+            f" {deposit.id}."
         )
 
     if lifecycle.requeue_failed(deposit.id, user.get_username()):
