@@ -455,8 +455,9 @@ def display_dates(description):
 
 class Year(Func):
     """The year of a date as an integer. Django's ExtractYear calls a Python
-    function per row on SQLite, which makes the date facet several times
-    slower."""
+    function per row on SQLite, which made the date facet about two to four
+    times slower on a catalogue of 50,000 descriptions (a rough measurement
+    on a shared two-core machine)."""
 
     output_field = IntegerField()
 
