@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from benchmarks.generate_dip import generate_dip
 from depositum.ingest.archivematica import ArchivematicaDIPExtractor
 from tests.conftest import (
     ALICE,
@@ -320,7 +321,9 @@ def test_it_completes_every_deposit_once_despite_kills(cluster, tmp_path):
 
 @pytest.mark.cluster(DEPOSITUM_MAX_ATTEMPTS="3", workers=1)
 def test_it_fails_dip_that_kills_every_attempt(cluster, tmp_path):
-    ((dip, _),) = build_dips(tmp_path, 1)
+    # A DIP of ten files is ingested between two polls of the loop below, so
+    # the kills could miss it. One of 1,000 files takes a second or more.
+    dip = generate_dip(1000, tmp_path)
     location = cluster.deposit_by_reference(dip)
     deposit_id = requests.get(location, timeout=10).json()["id"]
 
