@@ -10,7 +10,6 @@ import logging
 import os
 import select
 import ssl
-import struct
 import threading
 import time
 import zipfile
@@ -374,12 +373,6 @@ class SocketBody:
             self.count(size)
 
 
-# The local file header that precedes each entry's data (PKWARE APPNOTE.TXT
-# 4.3.7): signature, version, flags, method, time, date, CRC-32, sizes, then
-# the lengths of the name and the extra field.
-LOCAL_HEADER = struct.Struct("<4s5H3L2H")
-LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
-UTF8_NAME_FLAG = 0x800
 ENCRYPTED_FLAG = 0x1
 # Compressed patched data (bit 5) and strong encryption (bit 6).
 UNSUPPORTED_FLAGS = 0x20 | 0x40
@@ -389,25 +382,31 @@ SUPPORTED_METHODS = {
     zipfile.ZIP_BZIP2,
     zipfile.ZIP_LZMA,
 }
-# Entry names of the zips check_zip() read last, by file identity, so that the
-# checks later in the same request need not parse the directory again.
+# The top entry names of the zips check_zip() read last, by file identity, so
+# that the checks later in the same request need not parse the directory again.
 ZIP_NAMES_CACHE_SIZE = 16
 zip_names_cache = OrderedDict()
 zip_names_lock = threading.Lock()
 
 
 def check_zip(path, display_name):
-    """Open the zip and check its entries as the unpacking will, before queueing."""
+    """Check the zip's central directory as the unpacking will, before queueing.
+
+    The entries' local headers and data are read only when the worker unpacks
+    the zip, where a fault fails the deposit with the entry's name. Reading
+    each local header here, one pread() per entry, took 80 ms for a zip of
+    26,000 entries, a fifth of the time that `cp` takes to copy it.
+    """
     from depositum.deposits.unpack import check_entries
     from depositum.ingest.plan import IngestError
 
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
-            if not entries:
-                raise PackageError(f"The zip {display_name} is empty")
-            check_entries(display_name, entries)
-            check_local_headers(path, entries)
+        if not entries:
+            raise PackageError(f"The zip {display_name} is empty")
+        check_entries(display_name, entries)
+        check_methods(entries)
     except IngestError as e:
         raise PackageError(str(e)) from None
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
@@ -417,55 +416,28 @@ def check_zip(path, display_name):
             status=415,
             error="ErrorContent",
         ) from None
-    remember_zip_names(path, [entry.filename for entry in entries])
+    remember_zip_names(path, top_names(entry.filename for entry in entries))
 
 
-def check_local_headers(path, entries):
-    """Check that each entry's local header names the same file as the central
-    directory that check_entries() examined, and that the entry can be read.
-
-    Raise the exceptions that ZipFile.open() of Python 3.11 raises on these
-    faults, at a fraction of its cost per entry, which counts in a zip of tens
-    of thousands of files.
-    """
-    with open(path, "rb", buffering=0) as file:
-        descriptor = file.fileno()
-        for entry in entries:
-            encoding = "utf-8" if entry.flag_bits & UTF8_NAME_FLAG else "cp437"
-            expected = entry.orig_filename.encode(encoding)
-            data = os.pread(
-                descriptor, LOCAL_HEADER.size + len(expected), entry.header_offset
+def check_methods(entries):
+    """Raise what ZipFile.open() of Python 3.11 raises for an entry that it
+    cannot read, from the flags and method in the central directory."""
+    for entry in entries:
+        if entry.flag_bits & UNSUPPORTED_FLAGS:
+            raise NotImplementedError(
+                f"{entry.orig_filename!r} uses compressed patched data or"
+                " strong encryption"
             )
-            if len(data) < LOCAL_HEADER.size:
-                raise zipfile.BadZipFile(
-                    f"Truncated file header of {entry.orig_filename!r}"
-                )
-            fields = LOCAL_HEADER.unpack_from(data)
-            if fields[0] != LOCAL_HEADER_SIGNATURE:
-                raise zipfile.BadZipFile(
-                    f"Bad magic number for file header of {entry.orig_filename!r}"
-                )
-            name = data[LOCAL_HEADER.size : LOCAL_HEADER.size + fields[9]]
-            if fields[9] != len(expected) or name != expected:
-                raise zipfile.BadZipFile(
-                    f"File name in directory {entry.orig_filename!r} and header"
-                    f" {name!r} differ."
-                )
-            if entry.flag_bits & UNSUPPORTED_FLAGS:
-                raise NotImplementedError(
-                    f"{entry.orig_filename!r} uses compressed patched data or"
-                    " strong encryption"
-                )
-            if entry.flag_bits & ENCRYPTED_FLAG:
-                raise RuntimeError(
-                    f"File {entry.orig_filename!r} is encrypted, password required"
-                    " for extraction"
-                )
-            if entry.compress_type not in SUPPORTED_METHODS:
-                raise NotImplementedError(
-                    f"{entry.orig_filename!r}: compression method"
-                    f" {entry.compress_type} is not supported"
-                )
+        if entry.flag_bits & ENCRYPTED_FLAG:
+            raise RuntimeError(
+                f"File {entry.orig_filename!r} is encrypted, password required"
+                " for extraction"
+            )
+        if entry.compress_type not in SUPPORTED_METHODS:
+            raise NotImplementedError(
+                f"{entry.orig_filename!r}: compression method"
+                f" {entry.compress_type} is not supported"
+            )
 
 
 def file_identity(path):
@@ -480,16 +452,23 @@ def remember_zip_names(path, names):
             zip_names_cache.popitem(last=False)
 
 
+def top_names(names):
+    """Return the names that are at the top of a package or one folder down,
+    where a DIP's METS may be."""
+    return [name for name in names if name.strip("/").count("/") <= 1]
+
+
 def zip_names(path):
-    """Return the entry names of the zip at `path`.
+    """Return the entry names at the top of the zip at `path` or one folder down.
 
     A zip that check_zip() accepted keeps its identity (device, inode, size
     and modification time) when it is renamed, so its names come from the
-    cache.
+    cache. Only these names are kept: all the names of a zip of 26,000
+    entries took 2.5 MB.
     """
     with zip_names_lock:
         names = zip_names_cache.get(file_identity(path))
     if names is not None:
         return list(names)
     with zipfile.ZipFile(path) as archive:
-        return archive.namelist()
+        return top_names(archive.namelist())
