@@ -7,6 +7,8 @@ from django.core.exceptions import ImproperlyConfigured
 from huey import Huey, RedisHuey
 from huey.storage import SqliteStorage
 
+from depositum.extras import require
+
 QUEUE_NAME = "depositum"
 
 
@@ -48,11 +50,14 @@ def huey_from_url(url):
         )
 
     if scheme in ("redis", "rediss", "unix"):
+        require("redis", "redis", f"A {scheme}:// DEPOSITUM_QUEUE_URL")
         return RedisHuey(QUEUE_NAME, url=url)
 
     if scheme in ("postgres", "postgresql"):
         # Huey's SQL storage takes tasks with FOR UPDATE SKIP LOCKED on
         # PostgreSQL, so any number of consumers can share one table.
+        for module in ("peewee", "psycopg"):
+            require(module, "postgres", f"A {scheme}:// DEPOSITUM_QUEUE_URL")
         from huey.contrib.sql_huey import SqlHuey
 
         return SqlHuey(QUEUE_NAME, database=url)

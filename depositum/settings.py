@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from depositum.extras import require
+
 
 def envbool(name, default):
     value = os.getenv(name)
@@ -134,6 +136,8 @@ DATABASE_URL = (
     os.getenv("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'depositum.sqlite3'}"
 )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    require("psycopg", "postgres", "A PostgreSQL DATABASE_URL")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes an ingest, and the busy
     # timeout makes a writer wait for the lock instead of failing at once.

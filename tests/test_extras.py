@@ -1,0 +1,68 @@
+"""The pip extras: a configuration that needs one names it when it is missing."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from depositum import extras
+from depositum.queue import huey_from_url
+
+
+@pytest.fixture
+def missing(monkeypatch):
+    """Make the modules named in the returned set look uninstalled."""
+    names = set()
+    find_spec = extras.importlib.util.find_spec
+
+    def fake_find_spec(name, *args):
+        return None if name in names else find_spec(name, *args)
+
+    monkeypatch.setattr(extras.importlib.util, "find_spec", fake_find_spec)
+    return names
+
+
+def test_redis_queue_without_redis_names_the_extra(missing):
+    missing.add("redis")
+
+    with pytest.raises(ImproperlyConfigured) as caught:
+        huey_from_url("redis://127.0.0.1:6379/0")
+
+    assert str(caught.value) == (
+        "A redis:// DEPOSITUM_QUEUE_URL needs the Python package redis, which is"
+        " not installed: pip install 'depositum[redis]' in depositum's virtualenv"
+    )
+
+
+@pytest.mark.parametrize("module", ["peewee", "psycopg"])
+def test_postgres_queue_without_its_packages_names_the_extra(missing, module):
+    missing.add(module)
+
+    with pytest.raises(ImproperlyConfigured) as caught:
+        huey_from_url("postgresql://depositum@127.0.0.1/queue")
+
+    assert f"package {module}, which is not installed" in str(caught.value)
+    assert "pip install 'depositum[postgres]'" in str(caught.value)
+
+
+def test_postgres_database_without_psycopg_names_the_extra(tmp_path):
+    # None in sys.modules makes find_spec() report the package as missing.
+    code = "import sys; sys.modules['psycopg'] = None\nimport django; django.setup()\n"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "depositum.settings",
+        "DEPOSITUM_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": "postgres://depositum@127.0.0.1:5432/depositum",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+
+    assert result.returncode == 1
+    assert (
+        "ImproperlyConfigured: A PostgreSQL DATABASE_URL needs the Python package"
+        " psycopg, which is not installed: pip install 'depositum[postgres]'"
+    ) in result.stderr
