@@ -11,6 +11,9 @@ SWORD2_VENV ?= .venv-sword2
 # metsrw, which the benchmark compares against, pins its own dependencies, so it
 # runs from a virtualenv of its own.
 BENCH_VENV ?= .venv-bench
+# The upload benchmark also runs depositum installed without extras, as the
+# embedded default needs it.
+LEAN_VENV ?= .venv-lean
 
 .PHONY: demo test lint install system-packages benchmark browser-packages
 
@@ -33,12 +36,18 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # Arguments go to benchmarks/run.py, e.g. make benchmark BENCHMARK_ARGS="--sizes 1000".
-benchmark: install $(BENCH_VENV)/.installed
+benchmark: install $(BENCH_VENV)/.installed $(LEAN_VENV)/.installed
 	$(BIN)/python benchmarks/run.py $(BENCHMARK_ARGS)
 
 $(BENCH_VENV)/.installed:
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet metsrw==0.7.0
+	touch $@
+
+$(LEAN_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(LEAN_VENV)
+	$(LEAN_VENV)/bin/pip install --quiet --upgrade pip
+	$(LEAN_VENV)/bin/pip install --quiet -e .
 	touch $@
 
 $(SWORD2_VENV)/.installed:

@@ -152,7 +152,11 @@ class Service:
     """The web server and the worker, each in a process group of its own, so a
     Ctrl-C in the terminal reaches only this script, which stops them in order."""
 
-    def __init__(self, root, *, database_url=None, queue_url=None, extra_env=None):
+    def __init__(
+        self, root, *, database_url=None, queue_url=None, extra_env=None, python=None
+    ):
+        # The Python of the virtualenv that depositum runs from.
+        self.python = python or sys.executable
         self.data_dir = root / "data"
         self.deposit_dir = self.data_dir / "deposits"
         self.upload_dir = self.data_dir / "uploads"
@@ -170,7 +174,7 @@ class Service:
     def manage(self, *args):
         """Run a depositum management command and raise if it fails."""
         result = subprocess.run(
-            [sys.executable, "-m", "depositum", *args],
+            [self.python, "-m", "depositum", *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -201,7 +205,7 @@ class Service:
         # machine with few cores, so it goes to a file like the rest.
         with open(self.data_dir / log_name, "ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "depositum", *args],
+                [self.python, "-m", "depositum", *args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
