@@ -631,7 +631,8 @@ def upload_runs(args, service, zip_path, content_md5, label):
         print(
             f"upload, {label}: run {run}: cp {size / cp_seconds / 1e6:.0f} MB/s,"
             f" upload {size / seconds / 1e6:.0f} MB/s,"
-            f" largest server process {sampler.peak_process_rss_kb / 1024:.0f} MiB",
+            f" largest server process"
+            f" {sampler.peak_process_rss_kb * 1.024 / 1000:.0f} MB",
             flush=True,
         )
     return series
