@@ -16,7 +16,7 @@ from depositum.catalogue.models import (
     DigitalObject,
     PREMISEvent,
 )
-from depositum.ingest import writer
+from depositum.ingest import bulk, writer
 from depositum.ingest.archivematica import ArchivematicaDIPExtractor
 from depositum.ingest.plan import Event, FileProperties, IngestPlan, Node
 from depositum.ingest.writer import PlanWriter
@@ -103,7 +103,16 @@ def test_it_stores_access_copy_and_thumbnail(build, fonds, media_root):
         assert stored.is_file()
         assert stored.stat().st_size == master.size
         assert len(master.checksum) == 64
-    assert DigitalObject.objects.filter(usage="thumbnail").count() == 10
+        object_uuid = str(master.description.digital_file.object_uuid)
+        assert stored.name.startswith(f"{object_uuid}-")
+        assert stored.name.endswith(master.name)
+    thumbnails = DigitalObject.objects.filter(usage="thumbnail")
+    assert thumbnails.count() == 10
+    # One folder holds every file of the ingest.
+    assert (
+        len({(media_root / obj.file.name).parent for obj in [*masters, *thumbnails]})
+        == 1
+    )
 
 
 def test_it_records_technical_properties_and_events(build, fonds):
@@ -327,3 +336,20 @@ def test_second_dip_follows_first_under_target(tmp_path, fonds):
     assert aips == ["synthetic-3"] * 3 + ["synthetic-2"] * 2
     positions = [child.position for child in children]
     assert positions == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC),
+        datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC),
+        datetime.fromisoformat("2010-03-04T10:11:12+05:30"),
+        datetime.fromisoformat("1899-12-31T23:00:00-11:00"),
+    ],
+)
+def test_bulk_datetimes_match_django(value):
+    field = PREMISEvent._meta.get_field("event_datetime")
+
+    converted = bulk.converter(field)(value)
+
+    assert converted == field.get_db_prep_save(value, connection)

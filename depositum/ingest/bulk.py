@@ -9,8 +9,9 @@ database cursor. Like bulk_create, it sends no signals. Unlike it, it returns no
 primary keys: the caller reads them back by a key of its own.
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import NOT_PROVIDED, DateTimeField
 from django.utils import timezone
@@ -83,17 +84,15 @@ class RowInserter:
 
     def prepare(self, fields, rows):
         """Return the database values of `rows`, a list per row in field order."""
-        # The fields whose values must be converted for the driver, else None.
-        converters = [
-            None if field.get_internal_type() in PLAIN_TYPES else field
-            for field in fields
-        ]
+        # The functions that convert each field's values for the driver, or
+        # None where the driver takes them as they are.
+        converters = [converter(field) for field in fields]
         # Defaults are converted once, because most rows leave most fields out.
         defaults = []
-        for field, converter in zip(fields, converters, strict=True):
+        for field, convert in zip(fields, converters, strict=True):
             default = self.default(field)
-            if converter is not None and default is not None:
-                default = converter.get_db_prep_save(default, connection)
+            if convert is not None and default is not None:
+                default = convert(default)
             defaults.append(default)
 
         missing = object()
@@ -101,12 +100,12 @@ class RowInserter:
         values = []
         for row in rows:
             row_values = []
-            for field, default, converter in columns:
+            for field, default, convert in columns:
                 value = row.get(field.attname, missing)
                 if value is missing:
                     value = default
-                elif converter is not None and value is not None:
-                    value = converter.get_db_prep_save(value, connection)
+                elif convert is not None and value is not None:
+                    value = convert(value)
                 row_values.append(value)
             values.append(row_values)
         return values
@@ -117,3 +116,33 @@ class RowInserter:
                 return timezone.now()
             return date.today()
         return field.get_default()
+
+
+def converter(field):
+    """Return a function that converts values of `field` for the database driver
+    as the field's get_db_prep_save does, or None if they need no conversion."""
+    if field.get_internal_type() in PLAIN_TYPES:
+        return None
+
+    def prep(value):
+        return field.get_db_prep_save(value, connection)
+
+    if not isinstance(field, DateTimeField) or not utc_sqlite():
+        return prep
+
+    def utc_text(value):
+        # What Django's SQLite backend stores for an aware datetime, at a
+        # quarter of the cost: the 60,000 PREMIS event times of a
+        # 10,000-file DIP took 0.4 s through get_db_prep_save.
+        if type(value) is not datetime or value.utcoffset() is None:
+            return prep(value)
+        return str(value.astimezone(UTC).replace(tzinfo=None))
+
+    return utc_text
+
+
+def utc_sqlite():
+    """Return whether the connection is to SQLite and stores datetimes in UTC."""
+    return (
+        connection.vendor == "sqlite" and settings.USE_TZ and connection.timezone == UTC
+    )
