@@ -42,9 +42,11 @@ class Command(BaseCommand):
             worker_type="thread",
             periodic=True,
             check_worker_health=True,
-            # Poll an idle queue at least every second, so a deposit waits at
-            # most that long for a free worker.
-            max_delay=1.0,
+            # Poll an idle queue at least four times a second, so a deposit
+            # waits at most that long for an idle worker. With one second, the
+            # wait was half a second on average, a twentieth of the ingest of
+            # a 10,000-file DIP.
+            max_delay=0.25,
             graceful_signal="TERM",
             shutdown_timeout=settings.STOP_TIMEOUT,
         )
