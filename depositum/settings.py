@@ -138,11 +138,11 @@ DATABASE_URL = (
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     require("psycopg", "postgres", "A PostgreSQL DATABASE_URL")
-    # PostgreSQL starts a server process for each connection, which made a
-    # deposit request on a new connection twice as slow as on SQLite. A thread
-    # keeps its connection for this many seconds, and Django checks it before
-    # reusing it. Ingest children come from a forkserver that has opened no
-    # connection, so none is shared across a fork.
+    # PostgreSQL starts a server process for each connection: on a new
+    # connection, a deposit request took 16.5 ms instead of 10.7 ms at the
+    # median. A thread keeps its connection for this many seconds, and Django
+    # checks it before reusing it. Ingest children come from a forkserver that
+    # has opened no connection, so none is shared across a fork.
     DATABASES["default"]["CONN_MAX_AGE"] = envint("DEPOSITUM_DB_CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
