@@ -463,8 +463,8 @@ def zip_names(path):
 
     A zip that check_zip() accepted keeps its identity (device, inode, size
     and modification time) when it is renamed, so its names come from the
-    cache. Only these names are kept: all the names of a zip of 26,000
-    entries took 2.5 MB.
+    cache. The cache keeps only these names, because all the names of a zip of
+    26,000 entries took 2.5 MB.
     """
     with zip_names_lock:
         names = zip_names_cache.get(file_identity(path))
