@@ -48,8 +48,10 @@ def package_folder(deposit, unpack_to):
     if unpack_to.exists():
         # A dead attempt of the same deposit left it behind.
         shutil.rmtree(unpack_to)
+    # Errors name each zip as it was uploaded, not by its stored name.
+    filenames = {part.get("name"): part.get("filename") for part in deposit.parts}
     for part in parts:
-        unpack_zip(part, unpack_to)
+        unpack_zip(part, unpack_to, filenames.get(part.name) or part.name)
     return unpack_to
 
 

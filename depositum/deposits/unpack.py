@@ -4,6 +4,7 @@ import logging
 import shutil
 import stat
 import zipfile
+import zlib
 
 from django.conf import settings
 
@@ -12,33 +13,68 @@ from depositum.ingest.plan import IngestError
 logger = logging.getLogger(__name__)
 
 
-def unpack_zip(zip_path, dest):
+def unpack_zip(zip_path, dest, display_name=None):
     """Extract `zip_path` into the folder `dest`, over what it already holds.
 
     Entries with absolute names, `..` parts or symlinks are rejected, as are
-    archives over the size and entry-count limits in the settings. zipfile
-    checks each entry's local header against the central directory and its
-    CRC-32 as it extracts it. On failure `dest` is removed.
+    archives over the size and entry-count limits in the settings, and
+    entries whose names repeat or whose data overlap. zipfile checks each
+    entry's local header against the central directory and its CRC-32 as it
+    extracts it. Errors name the zip as `display_name`, the name it was
+    uploaded under. On failure `dest` is removed.
     """
+    name = display_name or zip_path.name
     dest.mkdir(parents=True, exist_ok=True)
 
     try:
         with zipfile.ZipFile(zip_path) as archive:
             entries = archive.infolist()
-            check_entries(zip_path.name, entries)
+            check_entries(name, entries)
+            check_overlaps(name, entries, archive.start_dir)
             for entry in entries:
-                archive.extract(entry, dest)
-    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
+                extract(archive, entry, dest, name)
+    except (
+        zipfile.BadZipFile,
+        NotImplementedError,
+        RuntimeError,
+        UnicodeDecodeError,
+    ) as e:
         shutil.rmtree(dest, ignore_errors=True)
         raise IngestError(
-            f"The uploaded file {zip_path.name} is not a readable zip:"
-            f" {str(e).rstrip('.')}."
-            " Build the zip again from the DIP folder and deposit it again"
+            f"The uploaded file {name} is not a readable zip:"
+            f" {str(e).rstrip('.')}. Build the zip again from the DIP folder and"
+            " deposit it again"
         ) from None
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
     return dest
+
+
+def extract(archive, entry, dest, name):
+    """Extract one entry, and raise IngestError naming it if its data is damaged
+    or it cannot be written as a file, such as a file under a file's name."""
+    try:
+        archive.extract(entry, dest)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
+        message = str(e).rstrip(".")
+        if entry.filename not in message:
+            message = f"entry {entry.filename!r}: {message}"
+        raise zipfile.BadZipFile(message) from None
+    except (zlib.error, EOFError) as e:
+        raise IngestError(
+            f"The uploaded file {name} is not a readable zip: the data of entry"
+            f" {entry.filename!r} is damaged ({type(e).__name__}: {e}). Build the"
+            " zip again from the DIP folder and deposit it again"
+        ) from None
+    except OSError as e:
+        # strerror leaves out the path, which is the server's business.
+        logger.warning("Unpacking %s into %s failed: %s", name, dest, e)
+        raise IngestError(
+            f"The entry {entry.filename!r} of {name} could not be unpacked:"
+            f" {e.strerror or type(e).__name__}. Check that no other entry has its"
+            " name or a folder of its name, and that names are of usual length"
+        ) from None
 
 
 def check_entries(name, entries):
@@ -64,7 +100,14 @@ def check_entries(name, entries):
         )
 
     max_ratio = settings.ZIP_MAX_RATIO
+    seen = set()
     for entry in entries:
+        if entry.filename in seen:
+            raise IngestError(
+                f"The zip {name} has two entries named {entry.filename!r}; rebuild"
+                " the zip from the DIP folder itself"
+            )
+        seen.add(entry.filename)
         if entry.compress_size and entry.file_size / entry.compress_size > max_ratio:
             raise IngestError(
                 f"The zip {name} has an entry {entry.filename!r} that unpacks"
@@ -82,4 +125,38 @@ def check_entries(name, entries):
             raise IngestError(
                 f"The zip {name} has a symbolic link {entry.filename!r}; DIPs must"
                 " contain regular files only"
+            )
+
+
+# The fixed part of a local file header (PKWARE APPNOTE.TXT 4.3.7), before the
+# name and the extra field.
+LOCAL_HEADER_SIZE = 30
+# General purpose flag bit 11: the name is UTF-8, else code page 437.
+UTF8_NAME_FLAG = 0x800
+
+
+def check_overlaps(name, entries, end):
+    """Raise IngestError if the data of two entries overlap, or run past `end`,
+    the offset of the central directory.
+
+    Entries that share their data unpack to many times the zip's size while
+    each stays under the ratio limit. Python's zipfile checks for them only
+    from 3.12. The extent counted here is the least an entry can take: its
+    local extra field and data descriptor are not in the central directory.
+    """
+    ordered = sorted(entries, key=lambda entry: entry.header_offset)
+    for entry, following in zip(ordered, [*ordered[1:], None], strict=True):
+        limit = end if following is None else following.header_offset
+        encoding = "utf-8" if entry.flag_bits & UTF8_NAME_FLAG else "cp437"
+        extent = (
+            entry.header_offset
+            + LOCAL_HEADER_SIZE
+            + len(entry.orig_filename.encode(encoding))
+            + entry.compress_size
+        )
+        if extent > limit:
+            raise IngestError(
+                f"The zip {name} has an entry {entry.filename!r} whose data overlap"
+                " the next entry or the central directory: it looks like a zip"
+                " bomb or a damaged zip. Build the zip again from the DIP folder"
             )
