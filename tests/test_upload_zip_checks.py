@@ -123,3 +123,121 @@ def test_zip_names_are_the_top_two_levels(tmp_path):
     check_zip(path, "levels.zip")
 
     assert zip_names(path) == ["METS.x.xml", "dip/", "dip/objects/"]
+
+
+def test_unpack_names_entry_with_damaged_data(tmp_path):
+    path = tmp_path / "deflated.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("dip/objects/a.txt", b"some text " * 100)
+    data = bytearray(path.read_bytes())
+    # The deflate stream starts after the 30-byte local header and the name.
+    data[30 + len("dip/objects/a.txt")] = 0xFF
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(IngestError) as caught:
+        unpack_zip(path, tmp_path / "unpacked", "photos.zip")
+
+    message = str(caught.value)
+    assert message.startswith("The uploaded file photos.zip is not a readable zip")
+    assert "'dip/objects/a.txt' is damaged" in message
+    assert str(tmp_path) not in message
+    assert not (tmp_path / "unpacked").exists()
+
+
+def test_unpack_names_bad_local_signature_entry(tmp_path):
+    path = write_zip(tmp_path / "magic.zip", [METS_NAME])
+    data = bytearray(path.read_bytes())
+    data[0:4] = b"XXXX"
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(IngestError) as caught:
+        unpack_zip(path, tmp_path / "unpacked")
+
+    assert f"entry {METS_NAME!r}: Bad magic number" in str(caught.value)
+
+
+def test_unpack_file_under_folder_name(tmp_path):
+    # A file "dip/clash" and a file below a folder of the same name cannot
+    # both be unpacked.
+    path = tmp_path / "stored.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("dip/clash", b"file")
+        archive.writestr("dip/clash/x.txt", b"file below a file")
+
+    with pytest.raises(IngestError) as caught:
+        unpack_zip(path, tmp_path / "unpacked", "clash.zip")
+
+    message = str(caught.value)
+    assert "The entry 'dip/clash/x.txt' of clash.zip could not be unpacked" in message
+    assert str(tmp_path) not in message
+    assert not (tmp_path / "unpacked").exists()
+
+
+def test_check_zip_rejects_duplicate_names(tmp_path):
+    path = tmp_path / "twice.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(METS_NAME, b"<mets/>")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr(METS_NAME, b"<not-mets/>")
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "twice.zip")
+
+    assert caught.value.status == 400
+    assert f"two entries named {METS_NAME!r}" in str(caught.value)
+
+
+def test_check_zip_rejects_shared_entry_data(tmp_path):
+    path = write_zip(tmp_path / "shared.zip", [METS_NAME, "dip/objects/a.jpg"])
+    data = bytearray(path.read_bytes())
+    # Point the second central directory record at the first local header, so
+    # two entries unpack the same data.
+    second = data.index(b"PK\x01\x02", data.index(b"PK\x01\x02") + 4)
+    data[second + 42 : second + 46] = (0).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "shared.zip")
+
+    assert caught.value.status == 400
+    assert "whose data overlap the next entry" in str(caught.value)
+
+
+def test_check_zip_accepts_cp437_names(tmp_path):
+    path = tmp_path / "dos.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(METS_NAME, b"<mets/>")
+        info = zipfile.ZipInfo("dip/objects/caf\xe9.txt")
+        archive.writestr(info, b"x")
+    data = bytearray(path.read_bytes())
+    # Clear the UTF-8 flag that zipfile set for the non-ASCII name, in the
+    # local header and in the central directory, so the name reads as cp437.
+    name = "dip/objects/café.txt".encode()
+    local = data.index(name) - 30
+    data[local + 7] &= ~0x08
+    central = data.index(name, data.index(b"PK\x01\x02")) - 46
+    data[central + 9] &= ~0x08
+    path.write_bytes(bytes(data))
+
+    check_zip(path, "dos.zip")
+
+    assert zip_names(path) == [METS_NAME]
+    unpack_zip(path, tmp_path / "unpacked")
+    cp437_name = "café.txt".encode().decode("cp437")
+    assert (tmp_path / "unpacked/dip/objects" / cp437_name).is_file()
+
+
+def test_check_zip_rejects_invalid_utf8_name(tmp_path):
+    path = write_zip(tmp_path / "bytes.zip", [METS_NAME, "dip/objects/badxx.txt"])
+    data = bytearray(path.read_bytes())
+    central = data.index(b"badxx", data.index(b"PK\x01\x02"))
+    data[central + 3 : central + 5] = b"\xff\xfe"
+    # Set the UTF-8 name flag of that central directory record.
+    record = data.rindex(b"PK\x01\x02", 0, central)
+    data[record + 9] |= 0x08
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "bytes.zip")
+
+    assert caught.value.status == 415
