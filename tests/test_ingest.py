@@ -353,3 +353,15 @@ def test_bulk_datetimes_match_django(value):
     converted = bulk.converter(field)(value)
 
     assert converted == field.get_db_prep_save(value, connection)
+
+
+def test_stored_name_of_long_access_copy():
+    object_uuid = "9732be49-45b7-4146-8644-45d21e6babb7"
+    long_name = "9732BE49-45B7-4146-8644-45D21E6BABB7-" + "W" * 200 + ".jpg"
+
+    assert writer.stored_name(object_uuid, long_name) == f"{object_uuid}-access.jpg"
+    assert writer.stored_name(object_uuid, "a.tif") == f"{object_uuid}-a.tif"
+    archivematica_name = f"{object_uuid}-photo.jpg"
+    assert writer.stored_name(object_uuid, archivematica_name) == archivematica_name
+    no_suffix = "x" * 300 + "." + "y" * 40
+    assert writer.stored_name(object_uuid, no_suffix) == f"{object_uuid}-access"

@@ -105,10 +105,7 @@ class PlanWriter:
         """
         folder = Path(self.media_folder)
         object_uuid = node.file.object_uuid
-        name = node.access_copy.name
-        # Archivematica names an access copy after its original's UUID.
-        if not name.startswith(f"{object_uuid}-"):
-            name = f"{object_uuid}-{name}"
+        name = stored_name(object_uuid, node.access_copy.name)
         stored = {"master": self.store(node.access_copy, folder / name)}
         if node.thumbnail:
             # Every access copy's name starts with "<UUID>-", so this one is free.
@@ -296,6 +293,28 @@ class PlanWriter:
                     row["digital_file_id"] = file_id
                     event_rows.append(row)
             events.insert(event_rows)
+
+
+# The longest name of a stored access copy, in bytes. File systems allow 255,
+# and the name of a derivative adds up to 33 (".<16 hex digits>.reference.jpg").
+MAX_STORED_NAME = 220
+
+
+def stored_name(object_uuid, name):
+    """Return the name under which the access copy `name` of an object is stored.
+
+    Every name starts with "<UUID>-". Archivematica already names access copies
+    so; other names get the prefix. A name that would be too long keeps only
+    its suffix, because the download offers the original name anyway.
+    """
+    if not name.startswith(f"{object_uuid}-"):
+        name = f"{object_uuid}-{name}"
+    if len(name.encode()) <= MAX_STORED_NAME:
+        return name
+    suffix = Path(name).suffix
+    if len(suffix.encode()) > 16:
+        suffix = ""
+    return f"{object_uuid}-access{suffix}"
 
 
 def read_ids(queryset, key, values):
