@@ -66,3 +66,25 @@ def test_postgres_database_without_psycopg_names_the_extra(tmp_path):
         "ImproperlyConfigured: A PostgreSQL DATABASE_URL needs the Python package"
         " psycopg, which is not installed: pip install 'depositum[postgres]'"
     ) in result.stderr
+
+
+def test_command_reports_invalid_settings_in_one_line(tmp_path):
+    env = {
+        **os.environ,
+        "DEPOSITUM_DATA_DIR": str(tmp_path),
+        "DEPOSITUM_QUEUE_URL": "ftp://queue.example.org/depositum",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "depositum", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "depositum: invalid settings: DEPOSITUM_QUEUE_URL="
+        "'ftp://queue.example.org/depositum' has an unknown scheme: use"
+        " sqlite:////path, redis://host:port/db or postgresql://user@host/db\n"
+    )
