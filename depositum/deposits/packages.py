@@ -397,7 +397,11 @@ def check_zip(path, display_name):
     each local header here, one pread() per entry, took 80 ms for a zip of
     26,000 entries, a fifth of the time that `cp` takes to copy it.
     """
-    from depositum.deposits.unpack import check_entries, check_overlaps
+    from depositum.deposits.unpack import (
+        UNREADABLE_ZIP_ERRORS,
+        check_entries,
+        check_overlaps,
+    )
     from depositum.ingest.plan import IngestError
 
     try:
@@ -411,13 +415,7 @@ def check_zip(path, display_name):
         check_methods(entries)
     except IngestError as e:
         raise PackageError(str(e)) from None
-    # zipfile raises UnicodeDecodeError for a name flagged UTF-8 that is not.
-    except (
-        zipfile.BadZipFile,
-        NotImplementedError,
-        RuntimeError,
-        UnicodeDecodeError,
-    ) as e:
+    except UNREADABLE_ZIP_ERRORS as e:
         raise PackageError(
             f"The request body is not a readable zip ({e}): send the DIP folder"
             " as a zip file, or deposit it by reference with Content-Location",

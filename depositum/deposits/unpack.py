@@ -12,6 +12,16 @@ from depositum.ingest.plan import IngestError
 
 logger = logging.getLogger(__name__)
 
+# What zipfile raises for a zip that it cannot read: UnicodeDecodeError for a
+# name flagged UTF-8 that is not, and the others as ZipFile.open() of Python
+# 3.11 raises them.
+UNREADABLE_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    NotImplementedError,
+    RuntimeError,
+    UnicodeDecodeError,
+)
+
 
 def unpack_zip(zip_path, dest, display_name=None):
     """Extract `zip_path` into the folder `dest`, over what it already holds.
@@ -33,12 +43,7 @@ def unpack_zip(zip_path, dest, display_name=None):
             check_overlaps(name, entries, archive.start_dir)
             for entry in entries:
                 extract(archive, entry, dest, name)
-    except (
-        zipfile.BadZipFile,
-        NotImplementedError,
-        RuntimeError,
-        UnicodeDecodeError,
-    ) as e:
+    except UNREADABLE_ZIP_ERRORS as e:
         shutil.rmtree(dest, ignore_errors=True)
         raise IngestError(
             f"The uploaded file {name} is not a readable zip:"
