@@ -12,9 +12,9 @@ from depositum.ingest.plan import IngestError
 
 logger = logging.getLogger(__name__)
 
-# What zipfile raises for a zip that it cannot read: UnicodeDecodeError for a
-# name flagged UTF-8 that is not, and the others as ZipFile.open() of Python
-# 3.11 raises them.
+# The exceptions that zipfile raises for a zip that it cannot read:
+# UnicodeDecodeError for a name flagged UTF-8 that is not, and the others as
+# ZipFile.open() of Python 3.11 raises them.
 UNREADABLE_ZIP_ERRORS = (
     zipfile.BadZipFile,
     NotImplementedError,
@@ -39,8 +39,7 @@ def unpack_zip(zip_path, dest, display_name=None):
     try:
         with zipfile.ZipFile(zip_path) as archive:
             entries = archive.infolist()
-            check_entries(name, entries)
-            check_overlaps(name, entries, archive.start_dir)
+            check_entries(name, entries, archive.start_dir)
             for entry in entries:
                 extract(archive, entry, dest, name)
     except UNREADABLE_ZIP_ERRORS as e:
@@ -61,7 +60,7 @@ def extract(archive, entry, dest, name):
     or it cannot be written as a file, such as a file under a file's name."""
     try:
         archive.extract(entry, dest)
-    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
+    except UNREADABLE_ZIP_ERRORS as e:
         message = str(e).rstrip(".")
         if entry.filename not in message:
             message = f"entry {entry.filename!r}: {message}"
@@ -82,9 +81,10 @@ def extract(archive, entry, dest, name):
         ) from None
 
 
-def check_entries(name, entries):
-    """Raise IngestError if the zip `name` breaks a limit or has an entry that
-    would land outside the folder it is unpacked into.
+def check_entries(name, entries, central_directory_offset):
+    """Raise IngestError if the zip `name` breaks a limit, repeats a name, has
+    entries whose data overlap or an entry that would land outside the folder
+    it is unpacked into.
 
     The names are checked as strings, because a PurePosixPath of each name
     took six times as long on a zip of tens of thousands of entries.
@@ -131,6 +131,8 @@ def check_entries(name, entries):
                 f"The zip {name} has a symbolic link {entry.filename!r}; DIPs must"
                 " contain regular files only"
             )
+
+    check_overlaps(name, entries, central_directory_offset)
 
 
 # The fixed part of a local file header (PKWARE APPNOTE.TXT 4.3.7), before the
