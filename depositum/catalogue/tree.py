@@ -69,27 +69,13 @@ def sibling_index(description, visible):
 
 
 def attach_has_children(descriptions, visible):
-    """Set `has_children` on each description: whether it has visible children.
-
-    One query serves the whole list. It runs on the rows already fetched,
-    because PostgreSQL would evaluate an annotation for every row that an
-    OFFSET skips too.
-    """
+    """Set `has_children` on each description: whether it has visible children."""
     children = visible.filter(parent=OuterRef("pk"))
-    flags = dict(
-        Description.objects.filter(id__in=[item.id for item in descriptions])
-        .annotate(has_children=Exists(children))
-        .values_list("id", "has_children")
-    )
-    for item in descriptions:
-        item.has_children = flags.get(item.id, False)
+    attach_annotation(descriptions, "has_children", Exists(children), False)
 
 
 def attach_child_counts(descriptions, visible):
-    """Set `child_count` on each description: its number of visible children.
-
-    Like attach_has_children, it runs one query on the rows already fetched.
-    """
+    """Set `child_count` on each description: its number of visible children."""
     children = (
         visible.filter(parent=OuterRef("pk"))
         .order_by()
@@ -97,13 +83,23 @@ def attach_child_counts(descriptions, visible):
         .annotate(count=Count("pk"))
         .values("count")
     )
-    counts = dict(
+    attach_annotation(descriptions, "child_count", Coalesce(Subquery(children), 0), 0)
+
+
+def attach_annotation(descriptions, name, expression, default):
+    """Set the attribute `name` on each description to the value of `expression`.
+
+    One query serves the whole list. It runs on the rows already fetched,
+    because PostgreSQL would evaluate an annotation for every row that an
+    OFFSET skips too.
+    """
+    values = dict(
         Description.objects.filter(id__in=[item.id for item in descriptions])
-        .annotate(child_count=Coalesce(Subquery(children), 0))
-        .values_list("id", "child_count")
+        .annotate(**{name: expression})
+        .values_list("id", name)
     )
     for item in descriptions:
-        item.child_count = counts.get(item.id, 0)
+        setattr(item, name, values.get(item.id, default))
 
 
 class SubtreeSummary(NamedTuple):
