@@ -79,6 +79,7 @@ from benchmarks.worker_memory import (  # noqa: E402
     load_average,
     proc_status_kb,
 )
+from depositum.deposits.packages import PIPE_SIZE  # noqa: E402
 from tests.dips import build_dip  # noqa: E402
 
 DIP_PACKAGING = "http://purl.org/net/sword-types/METSArchivematicaDIP"
@@ -100,8 +101,6 @@ METSRW_SPEEDUP_TARGET = 20.0
 INGEST_RSS_TARGET_MB = 300
 UPLOAD_CP_RATIO_TARGET = 0.70
 UPLOAD_RSS_TARGET_MB = 100
-# The pipe size that depositum's upload asks for.
-PIPE_SIZE = 1024 * 1024
 LATENCY_P99_TARGET_MS = 50.0
 
 METSRW_CODE = """
@@ -524,11 +523,11 @@ def time_cp(source, dest):
     """Return the seconds that `cp` takes to copy `source` to `dest`, which is
     removed afterwards.
 
-    Each copy and upload removes its file before the next step starts. Pages
-    that were freed a moment ago are the cheapest to write to on this kind of
-    virtual machine: after writing out dirty pages or waiting a few seconds,
-    the same `cp` took from 0.3 s to 2.7 s, as the hypervisor gave memory
-    back to the guest page by page.
+    Each copy and upload removes its file before the next step starts, because
+    pages freed a moment ago are the cheapest to write to on this kind of
+    virtual machine. After writing out dirty pages or waiting a few seconds,
+    the same `cp` took from 0.3 s to 2.7 s, as the hypervisor gave memory back
+    to the guest page by page.
     """
     started = time.perf_counter()
     subprocess.run(["cp", str(source), str(dest)], check=True)
@@ -539,10 +538,11 @@ def time_cp(source, dest):
 
 def time_bare_transfer(source, dest):
     """Return the seconds that the upload's transport alone takes to move
-    `source` into the file `dest`: sendfile(2) into a loopback TCP connection
-    as post_file() does, and splice(2) from the socket through a pipe into the
-    file as depositum does, with no HTTP, Python loop per chunk or zip check.
-    `dest` is removed afterwards.
+    `source` into the file `dest`, which is removed afterwards.
+
+    The sender uses sendfile(2) into a loopback TCP connection, as post_file()
+    does. The receiver moves the bytes from the socket through a pipe into the
+    file with splice(2), as depositum does, with no HTTP and no zip check.
     """
     size = source.stat().st_size
     with socket.create_server(("127.0.0.1", 0)) as listener:
