@@ -108,7 +108,7 @@ def test_it_stores_access_copy_and_thumbnail(build, fonds, media_root):
         assert stored.name.endswith(master.name)
     thumbnails = DigitalObject.objects.filter(usage="thumbnail")
     assert thumbnails.count() == 10
-    # One folder holds every file of the ingest.
+    # One folder contains every file of the ingest.
     assert (
         len({(media_root / obj.file.name).parent for obj in [*masters, *thumbnails]})
         == 1

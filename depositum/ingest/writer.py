@@ -295,8 +295,9 @@ class PlanWriter:
             events.insert(event_rows)
 
 
-# The longest name of a stored access copy, in bytes. File systems allow 255,
-# and the name of a derivative adds up to 33 (".<16 hex digits>.reference.jpg").
+# The maximum length of a stored access copy's name, in bytes. File systems
+# allow 255, and the name of a derivative adds up to 33
+# (".<16 hex digits>.reference.jpg").
 MAX_STORED_NAME = 220
 
 
