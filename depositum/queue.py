@@ -4,7 +4,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
-from huey import Huey, RedisHuey
+from huey import Huey, PostgresHuey, RedisHuey
 from huey.storage import SqliteStorage
 
 from depositum.extras import require
@@ -34,7 +34,9 @@ def huey_from_url(url):
 
     sqlite:////absolute/path.sqlite3 gives a SqliteHuey file that every process
     on one machine shares. For several machines, redis://host:port/db gives a
-    RedisHuey, and postgresql://user@host/db a queue table in PostgreSQL.
+    RedisHuey, and postgresql://user@host/db a PostgresHuey, whose tables
+    huey_task, huey_schedule, huey_kv and huey_counter every process creates
+    in that database if they are missing.
     """
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
@@ -54,15 +56,32 @@ def huey_from_url(url):
         return RedisHuey(QUEUE_NAME, url=url)
 
     if scheme in ("postgres", "postgresql"):
-        # Huey's SQL storage takes tasks with FOR UPDATE SKIP LOCKED on
-        # PostgreSQL, so any number of consumers can share one table.
-        for module in ("peewee", "psycopg"):
-            require(module, "postgres", f"A {scheme}:// DEPOSITUM_QUEUE_URL")
-        from huey.contrib.sql_huey import SqlHuey
-
-        return SqlHuey(QUEUE_NAME, database=url)
+        # PostgresStorage takes each message with FOR UPDATE SKIP LOCKED, so
+        # any number of consumers can share the table, and an enqueue wakes
+        # idle consumers with NOTIFY. libpq reads the URL, query parameters
+        # such as ?sslmode=require included.
+        require("psycopg", "postgres", f"A {scheme}:// DEPOSITUM_QUEUE_URL")
+        check_psycopg_version(f"A {scheme}:// DEPOSITUM_QUEUE_URL")
+        return PostgresHuey(QUEUE_NAME, dsn=url)
 
     raise ImproperlyConfigured(
         f"DEPOSITUM_QUEUE_URL={url!r} has an unknown scheme: use sqlite:////path,"
         " redis://host:port/db or postgresql://user@host/db"
     )
+
+
+def check_psycopg_version(setting):
+    """Raise ImproperlyConfigured if psycopg is older than 3.2.
+
+    PostgresStorage waits for NOTIFY with Connection.notifies(timeout=...),
+    which psycopg 3.2 added. With 3.1 every wait of an idle consumer fails.
+    """
+    import psycopg
+
+    installed = tuple(int(part) for part in psycopg.__version__.split(".")[:2])
+    if installed < (3, 2):
+        raise ImproperlyConfigured(
+            f"{setting} needs psycopg 3.2 or newer, but psycopg"
+            f" {psycopg.__version__} is installed: pip install 'depositum[postgres]'"
+            " in depositum's virtualenv"
+        )

@@ -36,15 +36,33 @@ def test_redis_queue_without_redis_names_the_extra(missing):
     )
 
 
-@pytest.mark.parametrize("module", ["peewee", "psycopg"])
-def test_postgres_queue_without_its_packages_names_the_extra(missing, module):
-    missing.add(module)
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_postgres_queue_without_psycopg(missing, scheme):
+    missing.add("psycopg")
+
+    with pytest.raises(ImproperlyConfigured) as caught:
+        huey_from_url(f"{scheme}://depositum@127.0.0.1/queue")
+
+    assert str(caught.value) == (
+        f"A {scheme}:// DEPOSITUM_QUEUE_URL needs the Python package psycopg,"
+        " which is not installed: pip install 'depositum[postgres]' in"
+        " depositum's virtualenv"
+    )
+
+
+def test_postgres_queue_with_psycopg_3_1(monkeypatch):
+    import psycopg
+
+    monkeypatch.setattr(psycopg, "__version__", "3.1.19")
 
     with pytest.raises(ImproperlyConfigured) as caught:
         huey_from_url("postgresql://depositum@127.0.0.1/queue")
 
-    assert f"package {module}, which is not installed" in str(caught.value)
-    assert "pip install 'depositum[postgres]'" in str(caught.value)
+    assert str(caught.value) == (
+        "A postgresql:// DEPOSITUM_QUEUE_URL needs psycopg 3.2 or newer, but"
+        " psycopg 3.1.19 is installed: pip install 'depositum[postgres]' in"
+        " depositum's virtualenv"
+    )
 
 
 def test_postgres_database_without_psycopg_names_the_extra(tmp_path):
