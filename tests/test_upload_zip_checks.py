@@ -241,3 +241,52 @@ def test_check_zip_rejects_invalid_utf8_name(tmp_path):
         check_zip(path, "bytes.zip")
 
     assert caught.value.status == 415
+
+
+def test_check_zip_rejects_too_many_entries(tmp_path, settings):
+    settings.ZIP_MAX_ENTRIES = 2
+    path = write_zip(tmp_path / "many.zip", [METS_NAME, "dip/a.jpg", "dip/b.jpg"])
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "many.zip")
+
+    assert caught.value.status == 400
+    assert str(caught.value) == (
+        "The zip many.zip has more than 2 entries, the limit"
+        " (DEPOSITUM_ZIP_MAX_ENTRIES): raise the limit or deposit the DIP by"
+        " reference"
+    )
+
+    settings.ZIP_MAX_ENTRIES = 3
+    check_zip(path, "many.zip")
+
+
+def test_check_zip_rejects_too_many_unpacked_bytes(tmp_path, settings):
+    # Each entry holds the 7 bytes of "<mets/>".
+    settings.ZIP_MAX_UNCOMPRESSED = 13
+    path = write_zip(tmp_path / "big.zip", [METS_NAME, "dip/a.xml"])
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "big.zip")
+
+    assert caught.value.status == 400
+    assert "big.zip unpacks to 14 bytes, over the limit of 13" in str(caught.value)
+
+    with pytest.raises(IngestError):
+        unpack_zip(path, tmp_path / "unpacked", "big.zip")
+    assert not (tmp_path / "unpacked").exists()
+
+
+def test_check_zip_rejects_data_past_central_directory(tmp_path):
+    path = write_zip(tmp_path / "long.zip", [METS_NAME])
+    data = bytearray(path.read_bytes())
+    # A compressed size past the start of the central directory.
+    central = data.index(b"PK\x01\x02")
+    data[central + 20 : central + 24] = (1000).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "long.zip")
+
+    assert caught.value.status == 400
+    assert "overlap the next entry or the central directory" in str(caught.value)
