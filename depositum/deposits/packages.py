@@ -19,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 
+from depositum.deposits.central_directory import CentralDirectory
+
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
@@ -400,14 +402,19 @@ def check_zip(path, display_name):
     from depositum.deposits.unpack import UNREADABLE_ZIP_ERRORS, check_entries
     from depositum.ingest.plan import IngestError
 
+    names = []
+
+    def checked(directory):
+        for entry in directory:
+            check_method(entry)
+            if is_top_name(entry.filename):
+                names.append(entry.filename)
+            yield entry
+
     try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-            central_directory_offset = archive.start_dir
-        if not entries:
+        directory = CentralDirectory(path)
+        if not check_entries(display_name, checked(directory), directory.start_dir):
             raise PackageError(f"The zip {display_name} is empty")
-        check_entries(display_name, entries, central_directory_offset)
-        check_methods(entries)
     except IngestError as e:
         raise PackageError(str(e)) from None
     except UNREADABLE_ZIP_ERRORS as e:
@@ -417,28 +424,26 @@ def check_zip(path, display_name):
             status=415,
             error="ErrorContent",
         ) from None
-    remember_zip_names(path, top_names(entry.filename for entry in entries))
+    remember_zip_names(path, names)
 
 
-def check_methods(entries):
+def check_method(entry):
     """Raise what ZipFile.open() of Python 3.11 raises for an entry that it
     cannot read, from the flags and method in the central directory."""
-    for entry in entries:
-        if entry.flag_bits & UNSUPPORTED_FLAGS:
-            raise NotImplementedError(
-                f"{entry.orig_filename!r} uses compressed patched data or"
-                " strong encryption"
-            )
-        if entry.flag_bits & ENCRYPTED_FLAG:
-            raise RuntimeError(
-                f"File {entry.orig_filename!r} is encrypted, password required"
-                " for extraction"
-            )
-        if entry.compress_type not in SUPPORTED_METHODS:
-            raise NotImplementedError(
-                f"{entry.orig_filename!r}: compression method"
-                f" {entry.compress_type} is not supported"
-            )
+    if entry.flag_bits & UNSUPPORTED_FLAGS:
+        raise NotImplementedError(
+            f"{entry.orig_filename!r} uses compressed patched data or strong encryption"
+        )
+    if entry.flag_bits & ENCRYPTED_FLAG:
+        raise RuntimeError(
+            f"File {entry.orig_filename!r} is encrypted, password required"
+            " for extraction"
+        )
+    if entry.compress_type not in SUPPORTED_METHODS:
+        raise NotImplementedError(
+            f"{entry.orig_filename!r}: compression method"
+            f" {entry.compress_type} is not supported"
+        )
 
 
 def file_identity(path):
@@ -453,10 +458,10 @@ def remember_zip_names(path, names):
             zip_names_cache.popitem(last=False)
 
 
-def top_names(names):
-    """Return the names that are at the top of a package or one folder down,
-    where a DIP's METS may be."""
-    return [name for name in names if name.strip("/").count("/") <= 1]
+def is_top_name(name):
+    """Return whether the entry `name` is at the top of a package or one folder
+    down, where a DIP's METS may be."""
+    return name.strip("/").count("/") <= 1
 
 
 def zip_names(path):
@@ -472,4 +477,4 @@ def zip_names(path):
     if names is not None:
         return list(names)
     with zipfile.ZipFile(path) as archive:
-        return top_names(archive.namelist())
+        return [name for name in archive.namelist() if is_top_name(name)]
