@@ -49,6 +49,7 @@ import multiprocessing
 import os
 import platform
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -598,6 +599,24 @@ class UploadSeries:
         self.cp_seconds = []
         self.upload_seconds = []
         self.samplers = []
+        # The server's own times to store the body and to check the zip.
+        self.store_seconds = []
+        self.check_seconds = []
+
+
+# The line that depositum.deposits.packages logs after each stored upload.
+UPLOAD_LOG_LINE = re.compile(
+    r"Upload to .*: \d+ bytes stored in ([\d.]+)s through .*,"
+    r" zip checked in ([\d.]+)s"
+)
+
+
+def last_upload_times(service):
+    """Return the store and check times of the last upload in the server's
+    log, in seconds."""
+    log = (service.data_dir / "server.log").read_text(errors="replace")
+    store, check = UPLOAD_LOG_LINE.findall(log)[-1]
+    return float(store), float(check)
 
 
 def upload_runs(args, service, zip_path, content_md5, label):
@@ -625,12 +644,16 @@ def upload_runs(args, service, zip_path, content_md5, label):
         shutil.rmtree(service.upload_dir)
         if run == 0:
             continue  # The warm-up round.
+        store_seconds, check_seconds = last_upload_times(service)
         series.cp_seconds.append(cp_seconds)
         series.upload_seconds.append(seconds)
         series.samplers.append(sampler)
+        series.store_seconds.append(store_seconds)
+        series.check_seconds.append(check_seconds)
         print(
             f"upload, {label}: run {run}: cp {size / cp_seconds / 1e6:.0f} MB/s,"
-            f" upload {size / seconds / 1e6:.0f} MB/s,"
+            f" upload {size / seconds / 1e6:.0f} MB/s (server: body stored in"
+            f" {store_seconds:.2f} s, zip checked in {check_seconds:.2f} s),"
             f" largest server process"
             f" {sampler.peak_process_rss_kb * 1.024 / 1000:.0f} MB",
             flush=True,
@@ -712,6 +735,13 @@ def run_upload(args, root):
     for label, series, idle in measured:
         rows += rate_rows(
             label, series.upload_seconds, size, best_cp, UPLOAD_CP_RATIO_TARGET
+        )
+        rows.append(
+            (
+                f"{label}: server's median times",
+                f"body stored in {statistics.median(series.store_seconds):.2f} s,"
+                f" zip checked in {statistics.median(series.check_seconds):.2f} s",
+            )
         )
         rows += memory_rows(label, series, idle)
     print_table(
