@@ -35,7 +35,7 @@ def healthz(request):
         logger.error("Health check: database failed: %s", e)
         checks["database"] = f"failed: {type(e).__name__}"
     try:
-        HUEY.pending_count()
+        queue_length()
         checks["queue"] = "ok"
     except Exception as e:
         logger.error("Health check: queue failed: %s", e)
@@ -97,10 +97,28 @@ class DepositCollector:
 
 def queue_depth():
     try:
-        return HUEY.pending_count()
+        return queue_length()
     except Exception:
         logger.warning("Metrics: queue depth not read", exc_info=True)
         return float("nan")
+
+
+def queue_length():
+    """Return the number of waiting messages, reading the queue twice if needed.
+
+    A PostgreSQL queue connection that the server closed fails one statement
+    before PostgresStorage opens a new one, so one failed read does not mean
+    that the queue is down.
+    """
+    try:
+        return HUEY.pending_count()
+    except Exception as error:
+        logger.warning(
+            "Queue length not read (%s: %s); trying once more",
+            type(error).__name__,
+            error,
+        )
+    return HUEY.pending_count()
 
 
 def metrics(request):
