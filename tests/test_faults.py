@@ -1,5 +1,6 @@
 """Fault injection against real worker processes: kill -9, a queue restart,
-a DIP that kills every attempt, and many deposits at once.
+killed queue connections, a DIP that kills every attempt, and many deposits at
+once.
 
 Each test is bounded in time and talks only to processes it started on
 127.0.0.1.
@@ -36,6 +37,9 @@ pytestmark = pytest.mark.live
 
 DIP_PACKAGING = "http://purl.org/net/sword-types/METSArchivematicaDIP"
 CHAOS_SECONDS = 300
+# Set on the connections of a PostgreSQL queue, so that a test terminates only
+# those, in the database it created.
+QUEUE_APPLICATION_NAME = "depositum-test-queue"
 
 
 def with_new_aip_uuid(dip):
@@ -85,7 +89,7 @@ def ingest_processes(ancestors):
 class Cluster:
     """A web server and several worker processes sharing one data directory."""
 
-    def __init__(self, data_dir, *, workers=3, **settings):
+    def __init__(self, data_dir, *, workers=3, web_workers=2, **settings):
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -104,9 +108,11 @@ class Cluster:
         )
         self.env.update(settings)
         self.worker_count = workers
+        self.web_worker_count = web_workers
         self.workers = []
         self.web = None
         self.redis = None
+        self.queue_database = None
         self.cleanups = []
 
     def run(self, *args):
@@ -134,7 +140,13 @@ class Cluster:
         self.run("createuser", ALICE[0], "--password", ALICE[1])
         self.run("createtarget", "fonds", "--title", "Fonds", "--grant", ALICE[0])
         self.web = self.spawn(
-            "serve", "--no-worker", "--bind", f"127.0.0.1:{self.port}", log="web.log"
+            "serve",
+            "--no-worker",
+            "--web-workers",
+            str(self.web_worker_count),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            log="web.log",
         )
         self.workers = [
             self.spawn("worker", log="worker.log") for _ in range(self.worker_count)
@@ -160,8 +172,44 @@ class Cluster:
         self.env["DEPOSITUM_QUEUE_URL"] = f"redis://127.0.0.1:{port}/0"
         time.sleep(0.5)
 
+    def use_postgres_queue(self, url):
+        """Keep the queue in the PostgreSQL database at `url`."""
+        self.queue_database = url
+        self.env["DEPOSITUM_QUEUE_URL"] = (
+            f"{url}?application_name={QUEUE_APPLICATION_NAME}"
+        )
+
+    def kill_queue_connections(self):
+        """Terminate the backend of every queue connection of this cluster.
+
+        Each process finds its queue connections closed, as after a PostgreSQL
+        restart, while its catalogue connections stay up. Return how many
+        backends were terminated.
+        """
+        import psycopg
+
+        with psycopg.connect(self.queue_database, autocommit=True) as admin:
+            rows = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = %s"
+                " AND pid <> pg_backend_pid()",
+                (QUEUE_APPLICATION_NAME,),
+            ).fetchall()
+        return sum(1 for (terminated,) in rows if terminated)
+
     def restart_queue(self):
-        """Restart the queue engine; every message waiting in it is lost."""
+        """Restart the queue engine; every message waiting in it is lost.
+
+        A PostgreSQL queue shares its server with the catalogue, so it loses
+        its messages and its connections instead.
+        """
+        if self.queue_database is not None:
+            import psycopg
+
+            with psycopg.connect(self.queue_database, autocommit=True) as admin:
+                admin.execute("DELETE FROM huey_task")
+            self.kill_queue_connections()
+            return
         if self.redis is not None:
             self.redis.kill()
             self.redis.wait()
@@ -248,11 +296,14 @@ def cluster(request, tmp_path):
     cluster = Cluster(tmp_path / "data", **settings)
     cluster.data_dir.mkdir()
     try:
-        if backend == "postgres":
+        if backend in ("postgres", "postgres-queue"):
             url, drop = postgres_database()
             cluster.env["DATABASE_URL"] = url
             cluster.cleanups.append(drop)
-            cluster.start_redis()
+            if backend == "postgres":
+                cluster.start_redis()
+            else:
+                cluster.use_postgres_queue(url)
         cluster.start()
         yield cluster
     finally:
@@ -272,7 +323,9 @@ def build_dips(tmp_path, count):
 
 
 @pytest.mark.cluster(DEPOSITUM_MAX_ATTEMPTS="50")
-@pytest.mark.parametrize("cluster", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize(
+    "cluster", ["sqlite", "postgres", "postgres-queue"], indirect=True
+)
 def test_it_completes_every_deposit_once_despite_kills(cluster, tmp_path):
     rng = random.Random(20261204)
     dips = build_dips(tmp_path, 50)
@@ -317,6 +370,61 @@ def test_it_completes_every_deposit_once_despite_kills(cluster, tmp_path):
     assert counts["files"] == sum(
         1 for _, p in dips for node in p.nodes() if node.file is not None
     )
+
+
+# One web process, so the web side of the kill hits the process that takes the
+# next request. The reconciler hands a lost deposit to the queue again only
+# after 600 s, so a deposit done within the test's waits went through the
+# enqueue of its request.
+@pytest.mark.cluster(workers=1, web_workers=1, DEPOSITUM_REQUEUE_AFTER="600")
+@pytest.mark.parametrize("cluster", ["postgres-queue"], indirect=True)
+def test_it_recovers_from_killed_queue_connections(cluster, tmp_path):
+    first, second, third = [dip for dip, _ in build_dips(tmp_path, 3)]
+    location = cluster.deposit_by_reference(first)
+    # The first ingest waits for the worker's forkserver to start.
+    assert wait_for_end(location, timeout=60)["state"] == "completed"
+    assert requests.get(f"{cluster.url}/healthz", timeout=10).status_code == 200
+
+    # The web process and the worker each hold a queue connection, and each
+    # idle ingest thread of the worker one more that waits for NOTIFY.
+    assert cluster.kill_queue_connections() >= 3
+    location = cluster.deposit_by_reference(second)
+    deposit_id = requests.get(location, timeout=10).json()["id"]
+    status = wait_for_end(location)
+
+    assert status["state"] == "completed"
+    web_log = (cluster.data_dir / "web.log").read_text()
+    assert f"Could not hand deposit {deposit_id} to the queue (" in web_log
+    assert f"Could not hand deposit {deposit_id} to the queue;" not in web_log
+    worker_log = (cluster.data_dir / "worker.log").read_text()
+    assert "Error reading from queue" in worker_log
+
+    assert cluster.kill_queue_connections() >= 3
+    health = requests.get(f"{cluster.url}/healthz", timeout=10)
+
+    assert health.status_code == 200
+    assert health.json() == {"database": "ok", "queue": "ok"}
+    web_log = (cluster.data_dir / "web.log").read_text()
+    assert "Queue length not read (" in web_log
+
+    # After the second kill, too, the worker takes the next deposit.
+    location = cluster.deposit_by_reference(third)
+    assert wait_for_end(location)["state"] == "completed"
+
+
+def wait_for_end(location, timeout=30):
+    """Poll a deposit's status until it ends or `timeout` seconds pass.
+
+    Return the last status read.
+    """
+    deadline = time.monotonic() + timeout
+    status = {}
+    while time.monotonic() < deadline:
+        status = requests.get(location, timeout=10).json()
+        if status["state"] in ("completed", "failed"):
+            return status
+        time.sleep(0.2)
+    return status
 
 
 @pytest.mark.cluster(DEPOSITUM_MAX_ATTEMPTS="3", workers=1)

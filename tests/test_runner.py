@@ -1,4 +1,5 @@
-"""The worker side of an ingest: claiming, and a child process that dies."""
+"""The worker side of an ingest: handing deposits to the queue, claiming, and a
+child process that dies."""
 
 import datetime
 import multiprocessing
@@ -6,10 +7,12 @@ import os
 import signal
 
 import pytest
+from huey.contrib.djhuey import HUEY
 
 from depositum.catalogue.models import Description
 from depositum.deposits import child, lifecycle, runner
 from depositum.deposits.models import Deposit, Source, State
+from depositum.deposits.tasks import pending_deposit_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,3 +123,53 @@ def test_it_removes_files_of_a_failed_ingest(deposit, settings, tmp_path):
     lifecycle.fail(deposit.id, token, "boom")
 
     assert not stored.exists()
+
+
+def fail_enqueues(monkeypatch, count):
+    """Empty the test queue and make its next `count` enqueues raise.
+
+    Return the list of messages passed to the queue, one per call.
+    """
+    storage = HUEY.storage
+    real_enqueue = storage.enqueue
+    calls = []
+
+    def enqueue(data, priority=None):
+        calls.append(data)
+        if len(calls) <= count:
+            raise ConnectionError("the connection is lost")
+        return real_enqueue(data, priority)
+
+    storage.flush_queue()
+    monkeypatch.setattr(storage, "enqueue", enqueue)
+    return calls
+
+
+def test_enqueue_tries_again_after_a_failure(deposit, monkeypatch, caplog):
+    calls = fail_enqueues(monkeypatch, 1)
+
+    assert lifecycle.enqueue(deposit.id) is True
+
+    assert len(calls) == 2
+    assert pending_deposit_ids() == {deposit.id}
+    deposit.refresh_from_db()
+    assert deposit.enqueued_at is not None
+    assert (
+        f"Could not hand deposit {deposit.id} to the queue (ConnectionError: the"
+        " connection is lost); trying once more"
+    ) in caplog.text
+
+
+def test_enqueue_leaves_deposit_to_reconciler(deposit, monkeypatch, caplog):
+    calls = fail_enqueues(monkeypatch, 2)
+
+    assert lifecycle.enqueue(deposit.id) is False
+
+    assert len(calls) == 2
+    assert pending_deposit_ids() == set()
+    deposit.refresh_from_db()
+    assert deposit.state == State.QUEUED
+    assert deposit.enqueued_at is None
+    assert (
+        f"Could not hand deposit {deposit.id} to the queue; the reconciler retries it"
+    ) in caplog.text
