@@ -146,6 +146,27 @@ def short_zip64_extra(path):
     return patch(zip64_extra(path), cut_extra)
 
 
+def trailing_bytes(path):
+    # The end record is exactly as far from the end as zipfile searches.
+    data = write_zip(path, ["dip/METS.xml"]).read_bytes()
+    path.write_bytes(data + bytes(1 << 16))
+    return path
+
+
+def last_record_overruns(path):
+    # The last record's comment length runs past the directory's stated size.
+    def lengthen_comment(data):
+        last = data.rindex(b"PK\x01\x02")
+        struct.pack_into("<H", data, last + 32, 10)
+
+    return patch(plain(path), lengthen_comment)
+
+
+def short_end_record(path):
+    path.write_bytes(b"PK\x05\x06\0\0")
+    return path
+
+
 def not_a_zip(path):
     path.write_bytes(b"%PDF-1.7\n" * 1000)
     return path
@@ -204,6 +225,9 @@ BUILDERS = [
     many_entries,
     zip64_extra,
     short_zip64_extra,
+    trailing_bytes,
+    last_record_overruns,
+    short_end_record,
     not_a_zip,
     truncated_directory,
     bad_file_header_signature,
@@ -231,7 +255,7 @@ def test_builders_cover_both_outcomes(tmp_path):
         result = outcome(read_with_zipfile, path)
         (rejected if isinstance(result[0], type) else read).append(build.__name__)
 
-    assert {"plain", "with_comment", "zip64_extra", "many_entries"} <= set(read)
+    assert {"plain", "with_comment", "zip64_extra", "trailing_bytes"} <= set(read)
     assert {"not_a_zip", "short_zip64_extra", "bad_utf8_name"} <= set(rejected)
 
 
