@@ -1,10 +1,11 @@
 """Checks of an uploaded zip's entries before its deposit is queued."""
 
+import tracemalloc
 import zipfile
 
 import pytest
 
-from depositum.deposits.packages import PackageError, check_zip, zip_names
+from depositum.deposits.packages import PackageError, check_zip, zip_mets_names
 from depositum.deposits.unpack import unpack_zip
 from depositum.ingest.plan import IngestError
 
@@ -23,7 +24,7 @@ def test_check_zip_accepts_utf8_names(tmp_path):
 
     check_zip(path, "ok.zip")
 
-    assert zip_names(path) == [METS_NAME, "dip/café-ü.txt"]
+    assert zip_mets_names(path) == [METS_NAME]
 
 
 def test_unpack_rejects_local_header_name_that_differs(tmp_path, settings):
@@ -108,21 +109,21 @@ def test_zip_names_survive_rename(tmp_path):
     check_zip(path, "part.zip")
     renamed = path.rename(tmp_path / "part.zip")
 
-    assert zip_names(renamed) == [METS_NAME]
+    assert zip_mets_names(renamed) == [METS_NAME]
 
 
 def test_zip_names_of_unchecked_zip(tmp_path):
     path = write_zip(tmp_path / "plain.zip", [METS_NAME, "dip/objects/a.jpg"])
 
-    assert zip_names(path) == [METS_NAME]
+    assert zip_mets_names(path) == [METS_NAME]
 
 
-def test_zip_names_are_the_top_two_levels(tmp_path):
-    names = ["METS.x.xml", "dip/", "dip/objects/", "dip/objects/a.jpg", "c/d/e/"]
+def test_zip_mets_names_are_near_the_top(tmp_path):
+    names = ["METS.x.xml", "dip/", "dip/METS.y.xml", "dip/objects/METS.z.xml", "c/"]
     path = write_zip(tmp_path / "levels.zip", names)
     check_zip(path, "levels.zip")
 
-    assert zip_names(path) == ["METS.x.xml", "dip/", "dip/objects/"]
+    assert zip_mets_names(path) == ["METS.x.xml", "dip/METS.y.xml"]
 
 
 def test_unpack_names_entry_with_damaged_data(tmp_path):
@@ -221,7 +222,7 @@ def test_check_zip_accepts_cp437_names(tmp_path):
 
     check_zip(path, "dos.zip")
 
-    assert zip_names(path) == [METS_NAME]
+    assert zip_mets_names(path) == [METS_NAME]
     unpack_zip(path, tmp_path / "unpacked")
     cp437_name = "café.txt".encode().decode("cp437")
     assert (tmp_path / "unpacked/dip/objects" / cp437_name).is_file()
@@ -262,7 +263,7 @@ def test_check_zip_rejects_too_many_entries(tmp_path, settings):
 
 
 def test_check_zip_rejects_too_many_unpacked_bytes(tmp_path, settings):
-    # Each entry holds the 7 bytes of "<mets/>".
+    # Each entry contains the 7 bytes of "<mets/>".
     settings.ZIP_MAX_UNCOMPRESSED = 13
     path = write_zip(tmp_path / "big.zip", [METS_NAME, "dip/a.xml"])
 
@@ -290,3 +291,106 @@ def test_check_zip_rejects_data_past_central_directory(tmp_path):
 
     assert caught.value.status == 400
     assert "overlap the next entry or the central directory" in str(caught.value)
+
+
+def test_check_zip_rejects_offsets_before_start(tmp_path):
+    path = write_zip(tmp_path / "shifted.zip", [METS_NAME])
+    data = bytearray(path.read_bytes())
+    # A central directory offset past its real place moves every entry's
+    # offset, as zipfile computes it, before the start of the file.
+    end = data.rindex(b"PK\x05\x06")
+    offset = int.from_bytes(data[end + 16 : end + 20], "little")
+    data[end + 16 : end + 20] = (offset + 1).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "shifted.zip")
+
+    assert caught.value.status == 400
+    assert "before the start of the file" in str(caught.value)
+
+
+@pytest.mark.parametrize("first_byte", [b"\0", b"."])
+def test_check_zip_rejects_entry_without_name(tmp_path, first_byte):
+    path = write_zip(tmp_path / "unnamed.zip", [METS_NAME, "x"])
+    data = bytearray(path.read_bytes())
+    # The name "x" becomes "\0", which zipfile reads as "", or ".".
+    central = data.index(b"x", data.index(b"PK\x01\x02", data.index(b"PK\x01\x02") + 4))
+    data[central : central + 1] = first_byte
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "unnamed.zip")
+
+    assert caught.value.status == 400
+    assert "with no file name" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "long_name",
+    ["dip/" + "a" * 256, "dip/" + "é" * 128, "dip/" + "/".join(["a" * 250] * 17)],
+    ids=["ascii component", "utf-8 component", "whole path"],
+)
+def test_check_zip_rejects_names_too_long_to_unpack(tmp_path, long_name):
+    path = write_zip(tmp_path / "long.zip", [METS_NAME, long_name])
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "long.zip")
+
+    assert caught.value.status == 400
+    assert "whose name is too long to unpack" in str(caught.value)
+    assert len(str(caught.value)) < 600
+
+
+def test_check_zip_accepts_longest_names(tmp_path):
+    names = [METS_NAME, "dip/" + "a" * 255, "/".join(["b" * 255] * 16)]
+    path = write_zip(tmp_path / "long.zip", names)
+
+    check_zip(path, "long.zip")
+
+
+def test_check_zip_rejects_names_of_same_file(tmp_path):
+    names = [METS_NAME, "dip/objects/a.jpg", "dip/./objects//a.jpg"]
+    path = write_zip(tmp_path / "same.zip", names)
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "same.zip")
+
+    assert caught.value.status == 400
+    assert "two entries named 'dip/objects/a.jpg'" in str(caught.value)
+
+
+def test_check_zip_memory_does_not_grow_with_names(tmp_path):
+    # 2,000 names of 4,000 bytes: 8 MB of names in the central directory.
+    names = [METS_NAME] + [
+        f"dip/{number:04d}/" + "/".join(["n" * 249] * 16)[:3990]
+        for number in range(2000)
+    ]
+    path = write_zip(tmp_path / "names.zip", names)
+    tracemalloc.start()
+
+    check_zip(path, "names.zip")
+
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 3_000_000
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_unpack_names_entry_with_damaged_data_of_method(tmp_path, method):
+    path = tmp_path / "packed.zip"
+    with zipfile.ZipFile(path, "w", method) as archive:
+        archive.writestr("dip/objects/a.txt", b"some text " * 200)
+    data = bytearray(path.read_bytes())
+    start = 30 + len("dip/objects/a.txt")
+    for at in range(start + 4, start + 24):
+        data[at] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(IngestError) as caught:
+        unpack_zip(path, tmp_path / "unpacked", "packed.zip")
+
+    message = str(caught.value)
+    assert message.startswith("The uploaded file packed.zip is not a readable zip")
+    assert "the data of entry 'dip/objects/a.txt' is damaged" in message
+    assert not (tmp_path / "unpacked").exists()

@@ -384,8 +384,8 @@ SUPPORTED_METHODS = {
     zipfile.ZIP_BZIP2,
     zipfile.ZIP_LZMA,
 }
-# The top entry names of the zips check_zip() read last, by file identity, so
-# that the checks later in the same request need not parse the directory again.
+# The METS names of the zips check_zip() read last, by file identity, so that
+# the checks later in the same request need not read the directory again.
 ZIP_NAMES_CACHE_SIZE = 16
 zip_names_cache = OrderedDict()
 zip_names_lock = threading.Lock()
@@ -407,7 +407,7 @@ def check_zip(path, display_name):
     def checked(directory):
         for entry in directory:
             check_method(entry)
-            if is_top_name(entry.filename):
+            if is_mets_name(entry.filename):
                 names.append(entry.filename)
             yield entry
 
@@ -458,14 +458,16 @@ def remember_zip_names(path, names):
             zip_names_cache.popitem(last=False)
 
 
-def is_top_name(name):
-    """Return whether the entry `name` is at the top of a package or one folder
-    down, where a DIP's METS may be."""
-    return name.strip("/").count("/") <= 1
+def is_mets_name(name):
+    """Return whether the entry `name` may be a DIP's METS: a name that starts
+    with "METS." at the top of a package or one folder down."""
+    parts = name.strip("/").split("/")
+    return len(parts) <= 2 and parts[-1].startswith("METS.")
 
 
-def zip_names(path):
-    """Return the entry names at the top of the zip at `path` or one folder down.
+def zip_mets_names(path):
+    """Return the names of the entries of the zip at `path` that may be its
+    METS, as is_mets_name() finds them.
 
     A zip that check_zip() accepted keeps its identity (device, inode, size
     and modification time) when it is renamed, so its names come from the
@@ -477,4 +479,4 @@ def zip_names(path):
     if names is not None:
         return list(names)
     with zipfile.ZipFile(path) as archive:
-        return [name for name in archive.namelist() if is_top_name(name)]
+        return [name for name in archive.namelist() if is_mets_name(name)]

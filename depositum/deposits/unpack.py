@@ -1,6 +1,8 @@
 """Unpack an uploaded zip into a folder, refusing entries that would escape it."""
 
+import hashlib
 import logging
+import lzma
 import shutil
 import stat
 import zipfile
@@ -66,30 +68,34 @@ def extract(archive, entry, dest, name):
         if entry.filename not in message:
             message = f"entry {entry.filename!r}: {message}"
         raise zipfile.BadZipFile(message) from None
-    except (zlib.error, EOFError) as e:
+    except (zlib.error, lzma.LZMAError, EOFError, OSError) as e:
+        # bz2 reports damaged data as an OSError without an errno.
+        if isinstance(e, OSError) and e.errno is not None:
+            # strerror leaves out the path, which is the server's business.
+            logger.warning("Unpacking %s into %s failed: %s", name, dest, e)
+            raise IngestError(
+                f"The entry {shown(entry.filename)} of {name} could not be"
+                f" unpacked: {e.strerror or type(e).__name__}. Check that no other"
+                " entry has its name or a folder of its name"
+            ) from None
         raise IngestError(
             f"The uploaded file {name} is not a readable zip: the data of entry"
-            f" {entry.filename!r} is damaged ({type(e).__name__}: {e}). Build the"
-            " zip again from the DIP folder and deposit it again"
-        ) from None
-    except OSError as e:
-        # strerror leaves out the path, which is the server's business.
-        logger.warning("Unpacking %s into %s failed: %s", name, dest, e)
-        raise IngestError(
-            f"The entry {entry.filename!r} of {name} could not be unpacked:"
-            f" {e.strerror or type(e).__name__}. Check that no other entry has its"
-            " name or a folder of its name, and that names are of usual length"
+            f" {shown(entry.filename)} is damaged ({type(e).__name__}: {e}). Build"
+            " the zip again from the DIP folder and deposit it again"
         ) from None
 
 
 def check_entries(name, entries, central_directory_offset):
     """Raise IngestError if the zip `name` breaks a limit, repeats a name, has
-    entries whose data overlap or an entry that would land outside the folder
-    it is unpacked into, and return the number of entries.
+    entries whose data overlap or an entry that could not be unpacked into its
+    folder, and return the number of entries.
 
-    `entries` is read once, so it may be a generator. The names are checked as
-    strings, because a PurePosixPath of each name took six times as long on a
-    zip of tens of thousands of entries.
+    `entries` is read once, so it may be a generator. Of each entry, a digest
+    of its name and its first SHOWN_NAME_LENGTH characters are kept, so that
+    long names do not add to the memory that a request needs for a zip of up
+    to ZIP_MAX_ENTRIES entries. The names are checked as strings: a
+    PurePosixPath of each name took six times as long on a zip of tens of
+    thousands of entries.
     """
     max_entries = settings.ZIP_MAX_ENTRIES
     max_ratio = settings.ZIP_MAX_RATIO
@@ -103,32 +109,44 @@ def check_entries(name, entries, central_directory_offset):
                 " (DEPOSITUM_ZIP_MAX_ENTRIES): raise the limit or deposit the DIP"
                 " by reference"
             )
-        if entry.filename in seen:
+        # zipfile unpacks "a//b" and "a/./b" to the same file as "a/b".
+        parts = entry.filename.split("/")
+        if "" in parts or "." in parts:
+            key = "/".join(part for part in parts if part not in ("", "."))
+        else:
+            key = entry.filename
+        check_name(name, entry, key, parts)
+
+        digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+        if digest in seen:
             raise IngestError(
-                f"The zip {name} has two entries named {entry.filename!r}; rebuild"
-                " the zip from the DIP folder itself"
+                f"The zip {name} has two entries named {shown(key)}; rebuild the"
+                " zip from the DIP folder itself"
             )
-        seen.add(entry.filename)
+        seen.add(digest)
+
         total += entry.file_size
         if entry.compress_size and entry.file_size / entry.compress_size > max_ratio:
             raise IngestError(
-                f"The zip {name} has an entry {entry.filename!r} that unpacks"
+                f"The zip {name} has an entry {shown(entry.filename)} that unpacks"
                 f" {entry.file_size // entry.compress_size} times its packed size,"
                 f" over the limit of {max_ratio} (DEPOSITUM_ZIP_MAX_RATIO): it"
                 " looks like a zip bomb"
             )
-        path = entry.filename.replace("\\", "/")
-        if path.startswith("/") or ".." in path.split("/"):
-            raise IngestError(
-                f"The zip {name} has an entry {entry.filename!r} that points outside"
-                " the DIP folder; rebuild the zip from the DIP folder itself"
-            )
         if stat.S_ISLNK(entry.external_attr >> 16):
             raise IngestError(
-                f"The zip {name} has a symbolic link {entry.filename!r}; DIPs must"
-                " contain regular files only"
+                f"The zip {name} has a symbolic link {shown(entry.filename)}; DIPs"
+                " must contain regular files only"
             )
-        extents.append((entry.header_offset, data_end(entry), entry.filename))
+        if entry.header_offset < 0:
+            raise IngestError(
+                f"The zip {name} is damaged: its central directory places the entry"
+                f" {shown(entry.filename)} before the start of the file. Build the"
+                " zip again from the DIP folder"
+            )
+        extents.append(
+            (entry.header_offset, data_end(entry), short_name(entry.filename))
+        )
 
     if total > settings.ZIP_MAX_UNCOMPRESSED:
         raise IngestError(
@@ -138,6 +156,59 @@ def check_entries(name, entries, central_directory_offset):
         )
     check_overlaps(name, extents, central_directory_offset)
     return len(extents)
+
+
+# Linux's PATH_MAX, 4,096 bytes with the terminating NUL, and the NAME_MAX of
+# ext4, XFS and Btrfs: longer names cannot be unpacked.
+MAX_NAME_BYTES = 4095
+MAX_COMPONENT_BYTES = 255
+# Names in messages and in the kept extents are cut to this many characters.
+SHOWN_NAME_LENGTH = 200
+
+
+def check_name(name, entry, key, parts):
+    """Raise IngestError if the entry's name is empty, points outside the
+    folder the zip is unpacked into, or is too long to be a file's name.
+
+    `key` is the name as zipfile unpacks it, and `parts` the name split at "/".
+    """
+    filename = entry.filename
+    if not key:
+        raise IngestError(
+            f"The zip {name} has an entry {shown(entry.orig_filename)} with no file"
+            " name; rebuild the zip from the DIP folder itself"
+        )
+
+    if "\\" in filename:
+        parts = filename.replace("\\", "/").split("/")
+    if not parts[0] or ".." in parts:
+        raise IngestError(
+            f"The zip {name} has an entry {shown(filename)} that points outside"
+            " the DIP folder; rebuild the zip from the DIP folder itself"
+        )
+
+    size = len(filename) if filename.isascii() else len(filename.encode())
+    if size > MAX_COMPONENT_BYTES and (
+        size > MAX_NAME_BYTES
+        or any(len(part.encode()) > MAX_COMPONENT_BYTES for part in parts)
+    ):
+        raise IngestError(
+            f"The zip {name} has an entry {shown(filename)} whose name is too long"
+            f" to unpack: {MAX_COMPONENT_BYTES} bytes is the limit for a file or"
+            f" folder name, and {MAX_NAME_BYTES} for the whole path. Shorten the"
+            " name in the DIP folder and build the zip again"
+        )
+
+
+def short_name(filename):
+    if len(filename) <= SHOWN_NAME_LENGTH:
+        return filename
+    return filename[:SHOWN_NAME_LENGTH] + "…"
+
+
+def shown(filename):
+    """Return the quoted name of an entry for a message, cut if it is long."""
+    return repr(short_name(filename))
 
 
 # The fixed part of a local file header (PKWARE APPNOTE.TXT 4.3.7), before the
@@ -152,13 +223,12 @@ def data_end(entry):
     entry can take: its local extra field and data descriptor are not in the
     central directory."""
     name = entry.orig_filename
-    if name.isascii():
-        # Both encodings take a byte for each ASCII character, and encoding
-        # 26,000 names to cp437 took 50 ms.
-        name_size = len(name)
+    if entry.flag_bits & UTF8_NAME_FLAG and not name.isascii():
+        name_size = len(name.encode())
     else:
-        encoding = "utf-8" if entry.flag_bits & UTF8_NAME_FLAG else "cp437"
-        name_size = len(name.encode(encoding))
+        # cp437 has one byte for each character, so this skips its slow
+        # encoder: 26,000 names took 50 ms.
+        name_size = len(name)
     return entry.header_offset + LOCAL_HEADER_SIZE + name_size + entry.compress_size
 
 

@@ -35,7 +35,7 @@ from depositum.deposits.packages import (
     resolve_reference,
     shorten,
     store_upload,
-    zip_names,
+    zip_mets_names,
 )
 from depositum.ingest.plan import IngestError
 from depositum.ingest.registry import accepted_packagings, get_extractor
@@ -476,7 +476,7 @@ def package_names(record):
     if record.source == Source.UPLOAD:
         names = []
         for part in record.upload_parts():
-            names.extend(zip_names(part))
+            names.extend(zip_mets_names(part))
         return names
 
     folder = Path(record.path)
