@@ -394,3 +394,29 @@ def test_unpack_names_entry_with_damaged_data_of_method(tmp_path, method):
     assert message.startswith("The uploaded file packed.zip is not a readable zip")
     assert "the data of entry 'dip/objects/a.txt' is damaged" in message
     assert not (tmp_path / "unpacked").exists()
+
+
+def test_check_zip_finds_overlap_out_of_order(tmp_path):
+    path = write_zip(tmp_path / "order.zip", [METS_NAME, "dip/a.jpg", "dip/b.jpg"])
+    data = bytearray(path.read_bytes())
+    # The third record points at the first entry's data, after the second.
+    third = data.rindex(b"PK\x01\x02")
+    data[third + 42 : third + 46] = (0).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "order.zip")
+
+    assert caught.value.status == 400
+    assert "has entries whose data overlap at byte" in str(caught.value)
+
+
+def test_check_zip_rejects_many_mets_names(tmp_path):
+    names = [f"dip/METS.{number}.xml" for number in range(17)]
+    path = write_zip(tmp_path / "mets.zip", names)
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "mets.zip")
+
+    assert caught.value.status == 400
+    assert "more than 16 files named METS.*" in str(caught.value)

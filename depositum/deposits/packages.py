@@ -387,6 +387,8 @@ SUPPORTED_METHODS = {
 # The METS names of the zips check_zip() read last, by file identity, so that
 # the checks later in the same request need not read the directory again.
 ZIP_NAMES_CACHE_SIZE = 16
+# A DIP has one METS, and the cache keeps no more names than this of a zip.
+MAX_METS_NAMES = 16
 zip_names_cache = OrderedDict()
 zip_names_lock = threading.Lock()
 
@@ -408,6 +410,12 @@ def check_zip(path, display_name):
         for entry in directory:
             check_method(entry)
             if is_mets_name(entry.filename):
+                if len(names) == MAX_METS_NAMES:
+                    raise PackageError(
+                        f"The zip {display_name} has more than {MAX_METS_NAMES}"
+                        " files named METS.* at its top or in its top folder, and"
+                        " a DIP has one: send one DIP folder per deposit"
+                    )
                 names.append(entry.filename)
             yield entry
 

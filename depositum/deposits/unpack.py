@@ -7,6 +7,7 @@ import shutil
 import stat
 import zipfile
 import zlib
+from array import array
 from itertools import pairwise
 
 from django.conf import settings
@@ -90,17 +91,18 @@ def check_entries(name, entries, central_directory_offset):
     entries whose data overlap or an entry that could not be unpacked into its
     folder, and return the number of entries.
 
-    `entries` is read once, so it may be a generator. Of each entry, a digest
-    of its name and its first SHOWN_NAME_LENGTH characters are kept, so that
-    long names do not add to the memory that a request needs for a zip of up
-    to ZIP_MAX_ENTRIES entries. The names are checked as strings: a
-    PurePosixPath of each name took six times as long on a zip of tens of
-    thousands of entries.
+    `entries` is read once, so it may be a generator. Of each entry only an
+    8-byte digest of its name and the offsets of its data are kept, about 90
+    bytes, because a request checks zips of up to ZIP_MAX_ENTRIES entries. Two
+    names share a digest with a chance of about 1 in 10^8 for 500,000 entries,
+    and the zip is then rejected as if they were one name. The names are
+    checked as strings: a PurePosixPath of each name took six times as long
+    on a zip of tens of thousands of entries.
     """
     max_entries = settings.ZIP_MAX_ENTRIES
     max_ratio = settings.ZIP_MAX_RATIO
     seen = set()
-    extents = []
+    extents = DataExtents(name)
     total = 0
     for entry in entries:
         if len(extents) == max_entries:
@@ -117,7 +119,7 @@ def check_entries(name, entries, central_directory_offset):
             key = entry.filename
         check_name(name, entry, key, parts)
 
-        digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
         if digest in seen:
             raise IngestError(
                 f"The zip {name} has two entries named {shown(key)}; rebuild the"
@@ -144,9 +146,7 @@ def check_entries(name, entries, central_directory_offset):
                 f" {shown(entry.filename)} before the start of the file. Build the"
                 " zip again from the DIP folder"
             )
-        extents.append(
-            (entry.header_offset, data_end(entry), short_name(entry.filename))
-        )
+        extents.add(entry.header_offset, data_end(entry), entry.filename)
 
     if total > settings.ZIP_MAX_UNCOMPRESSED:
         raise IngestError(
@@ -154,7 +154,7 @@ def check_entries(name, entries, central_directory_offset):
             f" {settings.ZIP_MAX_UNCOMPRESSED} (DEPOSITUM_ZIP_MAX_UNCOMPRESSED):"
             " raise the limit or deposit the DIP by reference"
         )
-    check_overlaps(name, extents, central_directory_offset)
+    extents.check(central_directory_offset)
     return len(extents)
 
 
@@ -162,7 +162,7 @@ def check_entries(name, entries, central_directory_offset):
 # ext4, XFS and Btrfs: longer names cannot be unpacked.
 MAX_NAME_BYTES = 4095
 MAX_COMPONENT_BYTES = 255
-# Names in messages and in the kept extents are cut to this many characters.
+# Names in messages are cut to this many characters.
 SHOWN_NAME_LENGTH = 200
 
 
@@ -232,20 +232,67 @@ def data_end(entry):
     return entry.header_offset + LOCAL_HEADER_SIZE + name_size + entry.compress_size
 
 
-def check_overlaps(name, extents, end):
-    """Raise IngestError if two of the (offset, end, name) extents overlap, or
-    one runs past `end`, the offset of the central directory.
+class DataExtents:
+    """The extents of the entries' data in a zip, checked for overlaps.
 
     Entries that share their data unpack to many times the zip's size while
-    each stays under the ratio limit. Python's zipfile checks for them only
-    from 3.12.
+    each stays under the ratio limit, and Python's zipfile checks for them
+    only from 3.12. Writers list the entries in the order of their data, so
+    each entry is compared with the one before it as it comes, and an overlap
+    is reported with the entry's name. The offsets and ends are also kept in
+    two arrays, which are sorted and checked at the end when the order
+    differs, and an overlap found then is reported by its offset.
     """
-    extents.sort()
-    # The central directory is where the data of the last entry must end.
-    for (_, entry_end, filename), (limit, _, _) in pairwise([*extents, (end, 0, "")]):
-        if entry_end > limit:
-            raise IngestError(
-                f"The zip {name} has an entry {filename!r} whose data overlap"
-                " the next entry or the central directory: it looks like a zip"
-                " bomb or a damaged zip. Build the zip again from the DIP folder"
-            )
+
+    def __init__(self, name):
+        self.name = name
+        self.offsets = array("q")
+        self.ends = array("q")
+        self.in_order = True
+        self.previous = None
+
+    def __len__(self):
+        return len(self.offsets)
+
+    def add(self, offset, end, filename):
+        """Add the data of the entry `filename`, from `offset` to `end`."""
+        if self.in_order and self.previous is not None:
+            previous_offset, previous_end, previous_name = self.previous
+            if offset < previous_offset:
+                self.in_order = False
+            elif previous_end > offset:
+                self.raise_overlap(previous_name)
+        self.previous = (offset, end, short_name(filename))
+        self.offsets.append(offset)
+        self.ends.append(end)
+
+    def check(self, central_directory_offset):
+        """Raise IngestError if the data of two entries overlap, or the data
+        of one runs past the central directory's offset."""
+        if self.in_order:
+            if (
+                self.previous is not None
+                and self.previous[1] > central_directory_offset
+            ):
+                self.raise_overlap(self.previous[2])
+            return
+
+        order = sorted(range(len(self.offsets)), key=self.offsets.__getitem__)
+        for index, following in pairwise([*order, None]):
+            if following is None:
+                limit = central_directory_offset
+            else:
+                limit = self.offsets[following]
+            if self.ends[index] > limit:
+                raise IngestError(
+                    f"The zip {self.name} has entries whose data overlap at byte"
+                    f" {limit}: it looks like a zip bomb or a damaged zip. Build"
+                    " the zip again from the DIP folder"
+                )
+
+    def raise_overlap(self, filename):
+        raise IngestError(
+            f"The zip {self.name} has an entry {filename!r} whose data overlap"
+            " the next entry or the central directory: it looks like a zip"
+            " bomb or a damaged zip. Build the zip again from the DIP folder"
+        )
