@@ -159,6 +159,41 @@ def test_it_collects_zips_until_the_deposit_is_completed(server, build):
     assert status["progress"] == {"done": 10, "total": 10}
 
 
+def test_it_keeps_the_zip_when_a_replacement_is_rejected(server, build):
+    dip = build("01")
+    created = post(
+        server,
+        "/sword2/collection/fonds",
+        zip_files(dip),
+        **{"In-Progress": "true", "Packaging": DIP_PACKAGING},
+    )
+    assert created.status_code == 201, created.text
+    edit = created.headers["Location"]
+    edit_media = edit.replace("/edit/", "/edit-media/")
+    headers = {
+        "In-Progress": "true",
+        "Content-Disposition": "attachment; filename=d.zip",
+    }
+
+    rejected = requests.put(
+        edit_media, data=b"PK\x05\x06\0", headers=headers, auth=ALICE[:2], timeout=60
+    )
+    kept = requests.get(edit_media, auth=ALICE[:2], timeout=10)
+    replaced = requests.put(
+        edit_media, data=zip_files(dip), headers=headers, auth=ALICE[:2], timeout=60
+    )
+    completed = requests.post(
+        edit, headers={"In-Progress": "false"}, auth=ALICE[:2], timeout=60
+    )
+
+    assert rejected.status_code == 415
+    assert kept.status_code == 200
+    assert kept.content == zip_files(dip)
+    assert replaced.status_code == 204
+    assert completed.status_code == 200
+    assert server.wait(status_link(created))["state"] == "completed"
+
+
 def test_it_deletes_a_container_not_yet_ingested(server, build):
     created = post(
         server,

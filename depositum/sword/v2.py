@@ -240,11 +240,14 @@ def edit(request, deposit_id):
     return receipt_response(request, deposit, 201 if added else 200)
 
 
-def add_part(request, deposit, length):
-    """Store the body as the next zip of a collecting container.
+def add_part(request, deposit, length, *, replace=False):
+    """Store the body as the next zip of a collecting container, or as its only
+    zip if `replace` is true.
 
     The zip stays hidden until the container is checked again under a row
-    lock, so a zip that races the completion is rejected, not ingested.
+    lock, so a zip that races the completion is rejected, not ingested. The
+    zips it replaces are removed only after the new one was stored and
+    checked, so a rejected replacement leaves the container as it was.
     """
     requested_packaging(request)
     folder = deposit.upload_folder()
@@ -254,14 +257,22 @@ def add_part(request, deposit, length):
         if current is None or current.state != State.COLLECTING:
             (folder / f"{part['name']}.part").unlink(missing_ok=True)
             require_collecting(current or deposit, "add a zip to")
+        replaced = current.upload_parts() if replace else []
         publish_part(folder, part)
-        current.parts = current.parts + [part]
+        if replace:
+            current.parts = [part]
+            current.filename = part["filename"]
+        else:
+            current.parts = current.parts + [part]
+            current.filename = current.filename or part["filename"]
         current.size = sum(p["size"] for p in current.parts)
-        current.filename = current.filename or part["filename"]
         current.save(update_fields=["parts", "size", "filename"])
+    for path in replaced:
+        path.unlink(missing_ok=True)
     logger.info(
-        "SWORD 2 deposit %s: added %s (%s bytes)",
+        "SWORD 2 deposit %s: %s %s (%s bytes)",
         deposit.id,
+        "replaced its zips with" if replace else "added",
         part["filename"] or part["name"],
         part["size"],
     )
@@ -326,9 +337,7 @@ def edit_media(request, deposit_id, part=None):
         return HttpResponse(status=204)
 
     length = content_length(request)
-    if request.method == "PUT":
-        remove_parts(deposit)
-    add_part(request, deposit, length)
+    add_part(request, deposit, length, replace=request.method == "PUT")
     if not header_flag(request, "In-Progress", default=True):
         complete(deposit)
     deposit.refresh_from_db()
