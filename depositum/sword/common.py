@@ -3,6 +3,7 @@ mediation and the package itself."""
 
 import logging
 import os
+import re
 import shutil
 import socket
 import threading
@@ -511,12 +512,30 @@ def reject_known_aip(record):
     )
 
 
+# Characters that XML 1.0 does not allow, and the C1 controls: a file name with
+# one could not be written into the receipt, the statement or the log.
+UNPRINTABLE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 def upload_filename(request):
-    """Return the file name from Content-Disposition, without any folder part."""
+    """Return the file name from Content-Disposition, without any folder part.
+
+    Raise SwordError 400 if the name contains a control character.
+    """
     disposition = request.headers.get("Content-Disposition", "")
     for part in disposition.split(";"):
         name, _, value = part.strip().partition("=")
         if name.lower() == "filename" and value:
             # Some clients, the PyPI sword2 library among them, percent-encode it.
-            return Path(unquote(value.strip().strip('"'))).name[:1024]
+            filename = Path(unquote(value.strip().strip('"'))).name[:1024]
+            unprintable = UNPRINTABLE_CHARACTERS.search(filename)
+            if unprintable:
+                raise SwordError(
+                    400,
+                    "ErrorBadRequest",
+                    f"The file name {ascii(filename)} in Content-Disposition"
+                    f" contains the control character U+{ord(unprintable[0]):04X}:"
+                    " send the name without it",
+                )
+            return filename
     return ""
