@@ -70,6 +70,47 @@ def test_it_fails_deposit_that_crashes_every_attempt(deposit, crashing, settings
     assert deposit.finished_at is not None
 
 
+class ChildStub:
+    """A child process that exits after `joins` waits, unless it is killed."""
+
+    pid = 4242
+
+    def __init__(self, joins):
+        self.joins = joins
+        self.exitcode = None
+        self.killed = False
+
+    def join(self, timeout):
+        self.joins -= 1
+        if self.joins == 0:
+            self.exitcode = 0
+
+    def kill(self):
+        self.killed = True
+        self.exitcode = -signal.SIGKILL
+
+
+def test_it_lets_a_finished_child_clean_up(deposit):
+    token = lifecycle.claim(deposit.id)
+    lifecycle.owned(deposit.id, token).update(state=State.COMPLETED)
+    process = ChildStub(joins=5)
+
+    runner.watch(deposit.id, token, process)
+
+    assert not process.killed
+    assert process.exitcode == 0
+
+
+def test_it_kills_a_child_whose_deposit_was_taken_over(deposit):
+    token = lifecycle.claim(deposit.id)
+    Deposit.objects.filter(id=deposit.id).update(worker_token="another attempt")
+    process = ChildStub(joins=5)
+
+    runner.watch(deposit.id, token, process)
+
+    assert process.killed
+
+
 def test_it_claims_a_deposit_once(deposit):
     first = lifecycle.claim(deposit.id)
     second = lifecycle.claim(deposit.id)

@@ -81,6 +81,13 @@ def owned(deposit_id, token):
     )
 
 
+def finished(deposit_id, token):
+    """Return whether the attempt with `token` recorded the deposit's end."""
+    return Deposit.objects.filter(
+        id=deposit_id, worker_token=token, state__in=(State.COMPLETED, State.FAILED)
+    ).exists()
+
+
 def heartbeat(deposit_id, token):
     return owned(deposit_id, token).update(heartbeat_at=timezone.now()) == 1
 

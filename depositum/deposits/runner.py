@@ -96,18 +96,34 @@ def after_crash(deposit_id, token, message):
 
 
 def watch(deposit_id, token, process):
-    """Wait for the child, sending heartbeats for the deposit meanwhile."""
+    """Wait for the child, sending heartbeats for the deposit meanwhile.
+
+    A child that recorded the end of its attempt goes on to remove the
+    deposit's package and unpacked folder. For a DIP of hundreds of thousands
+    of files that takes longer than a heartbeat interval, so the child is left
+    to finish. A child whose deposit another attempt took over is killed.
+    """
+    finished = False
     while True:
         process.join(settings.HEARTBEAT_INTERVAL)
         if process.exitcode is not None:
             return
-        if not heartbeat(deposit_id, token):
-            logger.warning(
-                "Deposit %s is no longer ours; stopping process %s",
+        if finished or heartbeat(deposit_id, token):
+            continue
+        if lifecycle.finished(deposit_id, token):
+            logger.info(
+                "Deposit %s is finished; process %s is removing its files",
                 deposit_id,
                 process.pid,
             )
-            process.kill()
+            finished = True
+            continue
+        logger.warning(
+            "Deposit %s is no longer ours; stopping process %s",
+            deposit_id,
+            process.pid,
+        )
+        process.kill()
 
 
 def heartbeat(deposit_id, token):
