@@ -8,8 +8,9 @@ import hashlib
 import io
 import logging
 import os
-import select
+import socket
 import ssl
+import struct
 import threading
 import time
 import zipfile
@@ -245,6 +246,14 @@ def copy_stream(stream, file, content_length, md5):
     return received
 
 
+def set_receive_timeout(client, seconds):
+    """Set the socket's SO_RCVTIMEO to `seconds`, or clear it for None."""
+    seconds = seconds or 0
+    whole = int(seconds)
+    value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+
+
 class SocketBody:
     """The body of a request that gunicorn serves, read from its client socket.
 
@@ -330,10 +339,18 @@ class SocketBody:
             self.count(len(part))
 
     def splice_to(self, file):
+        """Move the rest of the body into `file` with blocking splice(2) calls.
+
+        A blocking splice() keeps moving data while the socket has some, up to
+        the requested size, and waits inside the kernel when it has none. The
+        socket's timeout becomes SO_RCVTIMEO for the time of the copy, which
+        bounds each wait as the timeout bounds a recv(): Linux's TCP splice
+        returns EAGAIN when it runs out.
+        """
         timeout = self.client.gettimeout()
-        poller = select.poll()
-        poller.register(self.client.fileno(), select.POLLIN)
         read_end, write_end = os.pipe()
+        self.client.settimeout(None)
+        set_receive_timeout(self.client, timeout)
         try:
             try:
                 fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
@@ -344,8 +361,9 @@ class SocketBody:
                 try:
                     moved = os.splice(self.client.fileno(), write_end, requested)
                 except BlockingIOError:
-                    self.wait_readable(poller, timeout)
-                    continue
+                    raise TimeoutError(
+                        f"no data from the client for {timeout} seconds"
+                    ) from None
                 if moved == 0:
                     return
                 left = moved
@@ -355,11 +373,8 @@ class SocketBody:
         finally:
             os.close(read_end)
             os.close(write_end)
-
-    def wait_readable(self, poller, timeout):
-        milliseconds = None if timeout is None else int(timeout * 1000)
-        if not poller.poll(milliseconds):
-            raise TimeoutError(f"no data from the client for {timeout} seconds")
+            set_receive_timeout(self.client, None)
+            self.client.settimeout(timeout)
 
     def receive_to(self, file, md5):
         buffer = memoryview(bytearray(CHUNK_SIZE))
