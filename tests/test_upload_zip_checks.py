@@ -342,11 +342,30 @@ def test_check_zip_rejects_names_too_long_to_unpack(tmp_path, long_name):
     assert len(str(caught.value)) < 600
 
 
-def test_check_zip_accepts_longest_names(tmp_path):
-    names = [METS_NAME, "dip/" + "a" * 255, "/".join(["b" * 255] * 16)]
+def test_check_zip_accepts_longest_names(tmp_path, settings):
+    # 4,095 bytes of PATH_MAX, less "/srv/uploads" and "/<UUID>.unpacked/".
+    settings.UPLOAD_DIR = "/srv/uploads"
+    longest = "/".join(["b" * 255] * 15) + "/" + "c" * 196
+    assert len(longest) == 4095 - 12 - 47
+    names = [METS_NAME, "dip/" + "é" * 127, longest]
     path = write_zip(tmp_path / "long.zip", names)
 
     check_zip(path, "long.zip")
+
+    path = write_zip(tmp_path / "longer.zip", [METS_NAME, longest + "c"])
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "longer.zip")
+    assert "and 4036 for the whole name here" in str(caught.value)
+
+
+def test_check_zip_rejects_deep_folders(tmp_path):
+    path = write_zip(tmp_path / "deep.zip", [METS_NAME, "dip/" + "a/" * 300 + "f"])
+
+    with pytest.raises(PackageError) as caught:
+        check_zip(path, "deep.zip")
+
+    assert caught.value.status == 400
+    assert "that is 301 folders deep, over the limit of 256" in str(caught.value)
 
 
 def test_check_zip_rejects_names_of_same_file(tmp_path):

@@ -1,8 +1,10 @@
 """Unpack an uploaded zip into a folder, refusing entries that would escape it."""
 
+import errno
 import hashlib
 import logging
 import lzma
+import os
 import shutil
 import stat
 import zipfile
@@ -74,10 +76,15 @@ def extract(archive, entry, dest, name):
         if isinstance(e, OSError) and e.errno is not None:
             # strerror leaves out the path, which is the server's business.
             logger.warning("Unpacking %s into %s failed: %s", name, dest, e)
+            if e.errno == errno.ENAMETOOLONG:
+                advice = "Shorten the name in the DIP folder and build the zip again"
+            else:
+                advice = (
+                    "Check that no other entry has its name or a folder of its name"
+                )
             raise IngestError(
                 f"The entry {shown(entry.filename)} of {name} could not be"
-                f" unpacked: {e.strerror or type(e).__name__}. Check that no other"
-                " entry has its name or a folder of its name"
+                f" unpacked: {e.strerror or type(e).__name__}. {advice}"
             ) from None
         raise IngestError(
             f"The uploaded file {name} is not a readable zip: the data of entry"
@@ -159,9 +166,14 @@ def check_entries(name, entries, central_directory_offset):
 
 
 # Linux's PATH_MAX, 4,096 bytes with the terminating NUL, and the NAME_MAX of
-# ext4, XFS and Btrfs: longer names cannot be unpacked.
-MAX_NAME_BYTES = 4095
+# ext4, XFS and Btrfs: longer paths and names cannot be unpacked.
+MAX_PATH_BYTES = 4095
 MAX_COMPONENT_BYTES = 255
+# os.makedirs() calls itself once for each missing folder, and Python stops at
+# 1,000 frames by default.
+MAX_FOLDER_DEPTH = 256
+# The unpacked folder, UPLOAD_DIR/<deposit UUID>.unpacked/, in front of each name.
+UNPACKED_FOLDER_BYTES = len("/00000000-0000-0000-0000-000000000000.unpacked/")
 # Names in messages are cut to this many characters.
 SHOWN_NAME_LENGTH = 200
 
@@ -188,15 +200,25 @@ def check_name(name, entry, key, parts):
         )
 
     size = len(filename) if filename.isascii() else len(filename.encode())
-    if size > MAX_COMPONENT_BYTES and (
-        size > MAX_NAME_BYTES
-        or any(len(part.encode()) > MAX_COMPONENT_BYTES for part in parts)
+    if size <= MAX_COMPONENT_BYTES:
+        return
+    max_size = (
+        MAX_PATH_BYTES - len(os.fsencode(settings.UPLOAD_DIR)) - UNPACKED_FOLDER_BYTES
+    )
+    if size > max_size or any(
+        len(part.encode()) > MAX_COMPONENT_BYTES for part in parts
     ):
         raise IngestError(
             f"The zip {name} has an entry {shown(filename)} whose name is too long"
             f" to unpack: {MAX_COMPONENT_BYTES} bytes is the limit for a file or"
-            f" folder name, and {MAX_NAME_BYTES} for the whole path. Shorten the"
+            f" folder name, and {max_size} for the whole name here. Shorten the"
             " name in the DIP folder and build the zip again"
+        )
+    if len(parts) > MAX_FOLDER_DEPTH:
+        raise IngestError(
+            f"The zip {name} has an entry {shown(filename)} that is"
+            f" {len(parts) - 1} folders deep, over the limit of {MAX_FOLDER_DEPTH}."
+            " Flatten the folders of the DIP and build the zip again"
         )
 
 
