@@ -13,6 +13,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 from lxml import etree
@@ -132,7 +133,8 @@ def deposit(session, args):
     headers = {"X-Packaging": DIP_PACKAGING, "Content-Type": "application/zip"}
     if args.rsync_target:
         rsync(dip_dir, args.rsync_target)
-        headers["Content-Location"] = f"file:///{dip_dir.name}"
+        # Header values are Latin-1, and the server decodes %-escapes too.
+        headers["Content-Location"] = f"file:///{quote(dip_dir.name)}"
         response = session.post(url, headers=headers, data=b"", allow_redirects=False)
     else:
         response = upload(session, url, headers, dip_dir)
@@ -175,7 +177,8 @@ def upload(session, url, headers, dip_dir):
         spool.seek(0)
         headers = dict(headers)
         headers["Content-MD5"] = md5
-        headers["Content-Disposition"] = f'attachment; filename="{dip_dir.name}.zip"'
+        filename = quote(f"{dip_dir.name}.zip")
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         return session.post(url, headers=headers, data=spool, allow_redirects=False)
 
 

@@ -38,6 +38,18 @@ def test_it_rsyncs_folder_and_deposits_by_reference(server, build):
     assert dip.exists()
 
 
+@pytest.mark.parametrize("by_reference", [False, True], ids=["zip", "rsync"])
+def test_it_deposits_folder_with_non_latin1_name(server, build, by_reference):
+    dip = build("07")
+    dip = dip.rename(dip.with_name(f"{dip.name}-€"))
+    rsync = ["--rsync-target", f"{server.deposit_dir}/"] if by_reference else []
+
+    result = deposit(server, str(dip), *rsync, "--wait")
+
+    assert result.returncode == 0, result.stderr
+    assert ": completed" in result.stdout
+
+
 def test_it_exits_1_when_the_deposit_fails(server, build):
     result = deposit(server, str(build("02", access_copies=False)), "--wait")
 
