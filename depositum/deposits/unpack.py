@@ -86,10 +86,11 @@ def extract(archive, entry, dest, name):
                 f"The entry {shown(entry.filename)} of {name} could not be"
                 f" unpacked: {e.strerror or type(e).__name__}. {advice}"
             ) from None
+        detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         raise IngestError(
             f"The uploaded file {name} is not a readable zip: the data of entry"
-            f" {shown(entry.filename)} is damaged ({type(e).__name__}: {e}). Build"
-            " the zip again from the DIP folder and deposit it again"
+            f" {shown(entry.filename)} is damaged ({detail}). Build the zip again"
+            " from the DIP folder and deposit it again"
         ) from None
 
 
