@@ -88,6 +88,7 @@ REQUEST_CASES = [
     ("short end record", {}, b"PK\x05\x06\0\0", 415, "ErrorContent"),
     ("control character in name", {"Content-Disposition": 'attachment; filename="a%01b.zip"'}, zip_of([(METS.decode(), "<m/>")]), 400, "ErrorBadRequest"),
     ("line break in name", {"Content-Disposition": "attachment; filename=a%0d%0ab.zip"}, zip_of([(METS.decode(), "<m/>")]), 400, "ErrorBadRequest"),
+    ("line break in rfc 6266 name", {"Content-Disposition": "attachment; filename*=UTF-8''a%0d%0ab.zip"}, zip_of([(METS.decode(), "<m/>")]), 400, "ErrorBadRequest"),
     ("zip without mets", {}, zip_of([("dip/inner.zip", zip_of([(METS.decode(), "<m/>")]))]), 400, "ErrorBadRequest"),
     ("wrong md5", {"Content-MD5": "0" * 32}, zip_of([(METS.decode(), "<m/>")]), 412, "ErrorChecksumMismatch"),
     ("garbled md5", {"Content-MD5": "not-md5"}, zip_of([(METS.decode(), "<m/>")]), 400, "ErrorBadRequest"),

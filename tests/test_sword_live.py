@@ -173,6 +173,34 @@ def test_it_ingests_zip_upload_with_content_md5(server, build, encoding):
     )
 
 
+@pytest.mark.parametrize(
+    "disposition",
+    [
+        'attachment; filename="Rapport-€-日本.zip"'.encode(),
+        b"attachment; filename=Rapport-%E2%82%AC-%E6%97%A5%E6%9C%AC.zip",
+        b"attachment; filename*=UTF-8''Rapport-%E2%82%AC-%E6%97%A5%E6%9C%AC.zip",
+    ],
+    ids=["raw utf-8", "percent-encoded", "rfc 6266"],
+)
+def test_it_keeps_a_non_latin1_file_name(server, build, disposition):
+    response = requests.post(
+        f"{server.url}/sword/deposit/fonds",
+        headers={
+            "X-Packaging": DIP_PACKAGING,
+            "Content-Type": "application/zip",
+            "Content-Disposition": disposition,
+        },
+        data=zip_dip(build("03")),
+        auth=ALICE[:2],
+        timeout=60,
+        allow_redirects=False,
+    )
+
+    assert response.status_code == 202, response.text
+    status = server.wait(response.headers["Location"])
+    assert status["filename"] == "Rapport-€-日本.zip"
+
+
 def test_it_rejects_checksum_mismatch_with_412(server, build):
     body = zip_dip(build("10"))
     uploads = server.data_dir / "uploads"

@@ -520,22 +520,44 @@ UNPRINTABLE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\ufff
 def upload_filename(request):
     """Return the file name from Content-Disposition, without any folder part.
 
-    Raise SwordError 400 if the name contains a control character.
+    `filename*=UTF-8''<percent-encoded name>` (RFC 6266) is taken before
+    `filename`. Raise SwordError 400 if the name contains a control character.
     """
     disposition = request.headers.get("Content-Disposition", "")
+    values = {}
     for part in disposition.split(";"):
         name, _, value = part.strip().partition("=")
-        if name.lower() == "filename" and value:
-            # Some clients, the PyPI sword2 library among them, percent-encode it.
-            filename = Path(unquote(value.strip().strip('"'))).name[:1024]
-            unprintable = UNPRINTABLE_CHARACTERS.search(filename)
-            if unprintable:
-                raise SwordError(
-                    400,
-                    "ErrorBadRequest",
-                    f"The file name {ascii(filename)} in Content-Disposition"
-                    f" contains the control character U+{ord(unprintable[0]):04X}:"
-                    " send the name without it",
-                )
-            return filename
-    return ""
+        if name.strip().lower() in ("filename", "filename*") and value:
+            values[name.strip().lower()] = value.strip()
+
+    if "filename*" in values:
+        charset, _, rest = values["filename*"].partition("'")
+        encoded = rest.partition("'")[2]
+        try:
+            filename = unquote(encoded, encoding=charset or "utf-8", errors="replace")
+        except LookupError:
+            filename = unquote(encoded, errors="replace")
+    elif "filename" in values:
+        filename = values["filename"].strip('"')
+        try:
+            # HTTP header values arrive decoded as Latin-1, so a name sent as
+            # raw UTF-8 bytes is decoded again.
+            filename = filename.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            pass
+        # Some clients, the PyPI sword2 library among them, percent-encode it.
+        filename = unquote(filename)
+    else:
+        return ""
+
+    filename = Path(filename).name[:1024]
+    unprintable = UNPRINTABLE_CHARACTERS.search(filename)
+    if unprintable:
+        raise SwordError(
+            400,
+            "ErrorBadRequest",
+            f"The file name {ascii(filename)} in Content-Disposition contains"
+            f" U+{ord(unprintable[0]):04X}, a control character or one that XML"
+            " does not allow: send the name without it",
+        )
+    return filename
