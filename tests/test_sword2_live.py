@@ -194,6 +194,43 @@ def test_it_keeps_the_zip_when_a_replacement_is_rejected(server, build):
     assert server.wait(status_link(created))["state"] == "completed"
 
 
+def test_it_lists_the_zips_of_a_collecting_container(server, build):
+    dip = build("01")
+    created = post(
+        server,
+        "/sword2/collection/fonds",
+        zip_files(dip, lambda path: path.parts[0] != "objects"),
+        **{"In-Progress": "true", "Packaging": DIP_PACKAGING},
+    )
+    edit = created.headers["Location"]
+    requests.post(
+        edit,
+        data=zip_files(dip, lambda path: path.parts[0] == "objects"),
+        headers={"In-Progress": "true"},
+        auth=ALICE[:2],
+        timeout=60,
+    )
+
+    response = requests.get(
+        edit.replace("/edit/", "/edit-media/"), auth=ALICE[:2], timeout=10
+    )
+
+    assert response.status_code == 404
+    assert "has 2 zips" in response.text
+
+
+def test_it_rejects_no_op_on_sword2(server, build):
+    response = post(
+        server,
+        "/sword2/collection/fonds",
+        zip_files(build("01")),
+        **{"X-No-Op": "true", "Packaging": DIP_PACKAGING},
+    )
+
+    assert response.status_code == 400
+    assert "X-No-Op is a SWORD 1.3 header" in response.text
+
+
 def test_it_deletes_a_container_not_yet_ingested(server, build):
     created = post(
         server,

@@ -89,6 +89,13 @@ def collection(request, slug):
     owner = mediated_owner(request, user, target)
     in_progress = header_flag(request, "In-Progress")
     reject_multipart(request)
+    if header_flag(request, "X-No-Op"):
+        raise SwordError(
+            400,
+            "ErrorBadRequest",
+            "X-No-Op is a SWORD 1.3 header, and SWORD 2.0 has no dry run: send"
+            " the dry run to /sword/deposit/<target>, or leave the header out",
+        )
 
     record = Deposit(
         target=target,
@@ -351,7 +358,8 @@ def media_response(deposit, part):
     if part is None and len(parts) == 1:
         part = next(iter(parts))
     recorded = {entry["name"] for entry in deposit.parts}
-    if part not in parts and (part in recorded or (part is None and recorded)):
+    removed = part in recorded or (part is None and recorded and not parts)
+    if part not in parts and removed:
         raise SwordError(
             410,
             DEPOSITUM_ERROR + "Gone",
