@@ -24,9 +24,10 @@ fi
 
 "$BIN/depositum" serve --bind "127.0.0.1:$PORT" &
 SERVER=$!
+# Both traps call this, so the second call finds the server gone.
 stop() {
-    kill $SERVER 2>/dev/null
-    wait $SERVER 2>/dev/null
+    kill $SERVER 2>/dev/null || true
+    wait $SERVER 2>/dev/null || true
 }
 # Ctrl-C is how the demo ends, so it exits 0.
 trap 'stop; exit 0' INT TERM
