@@ -1,5 +1,6 @@
 """The Huey instance, chosen by DEPOSITUM_QUEUE_URL."""
 
+import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -8,6 +9,8 @@ from huey import Huey, PostgresHuey, RedisHuey
 from huey.storage import SqliteStorage
 
 from depositum.extras import require
+
+logger = logging.getLogger(__name__)
 
 QUEUE_NAME = "depositum"
 
@@ -85,3 +88,21 @@ def check_psycopg_version(setting):
             f" {psycopg.__version__} is installed: pip install 'depositum[postgres]'"
             " in depositum's virtualenv"
         )
+
+
+def call_twice(function, failure):
+    """Return what `function` returns, calling it a second time if the first
+    call raises. The second call's exception is not caught.
+
+    PostgresStorage finds that the server closed its connection (at a restart,
+    or with pg_terminate_backend()) only when a statement fails, and it opens
+    a new connection on the next call. `failure` begins the warning logged
+    after the first failure.
+    """
+    try:
+        return function()
+    except Exception as error:
+        logger.warning(
+            "%s (%s: %s); trying once more", failure, type(error).__name__, error
+        )
+    return function()

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 
 from depositum.deposits.models import Deposit, State, Worker
+from depositum.queue import call_twice
 
 logger = logging.getLogger(__name__)
 
@@ -104,21 +105,10 @@ def queue_depth():
 
 
 def queue_length():
-    """Return the number of waiting messages, reading the queue twice if needed.
-
-    A PostgreSQL queue connection that the server closed fails one statement
-    before PostgresStorage opens a new one, so one failed read does not mean
-    that the queue is down.
-    """
-    try:
-        return HUEY.pending_count()
-    except Exception as error:
-        logger.warning(
-            "Queue length not read (%s: %s); trying once more",
-            type(error).__name__,
-            error,
-        )
-    return HUEY.pending_count()
+    """Return the number of waiting messages, reading the queue twice if needed,
+    because one failed read after a lost connection does not mean that the
+    queue is down."""
+    return call_twice(HUEY.pending_count, "Queue length not read")
 
 
 def metrics(request):

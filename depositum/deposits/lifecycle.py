@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from depositum.deposits import signals
 from depositum.deposits.models import Deposit, State
+from depositum.queue import call_twice
 
 logger = logging.getLogger(__name__)
 
@@ -23,32 +24,24 @@ logger = logging.getLogger(__name__)
 def enqueue(deposit_id):
     """Hand the deposit's id to the queue, with a second attempt if the first fails.
 
-    PostgresStorage finds that the server closed its connection (at a restart,
-    or with pg_terminate_backend()) only when a statement fails, and it opens
-    a new connection on the next call. A duplicate message is harmless,
-    because claim() ignores a deposit that is no longer queued. A second
-    failure is logged and not raised: the deposit row is already committed as
-    queued, and the reconciler hands it to the queue again later.
+    A duplicate message is harmless, because claim() ignores a deposit that is
+    no longer queued. A second failure is logged and not raised: the deposit
+    row is already committed as queued, and the reconciler hands it to the
+    queue again later.
     """
     from depositum.deposits.tasks import ingest_deposit
 
     try:
-        ingest_deposit(deposit_id)
-    except Exception as error:
-        logger.warning(
-            "Could not hand deposit %s to the queue (%s: %s); trying once more",
-            deposit_id,
-            type(error).__name__,
-            error,
+        call_twice(
+            lambda: ingest_deposit(deposit_id),
+            f"Could not hand deposit {deposit_id} to the queue",
         )
-        try:
-            ingest_deposit(deposit_id)
-        except Exception:
-            logger.exception(
-                "Could not hand deposit %s to the queue; the reconciler retries it",
-                deposit_id,
-            )
-            return False
+    except Exception:
+        logger.exception(
+            "Could not hand deposit %s to the queue; the reconciler retries it",
+            deposit_id,
+        )
+        return False
 
     Deposit.objects.filter(id=deposit_id).update(enqueued_at=timezone.now())
     return True
