@@ -30,6 +30,7 @@ ZIP64_EXTRA_ID = 0x0001
 # How far from the end zipfile searches for the end record: the bytes of the
 # longest archive comment, 65,535, and one more.
 END_SEARCH_SIZE = 1 << 16
+# General purpose flag bit 11: the name is UTF-8, else code page 437.
 UTF8_NAME_FLAG = 0x800
 # The newest "version needed to extract" that zipfile reads (6.3).
 MAX_EXTRACT_VERSION = 63

@@ -14,6 +14,8 @@ from itertools import pairwise
 
 from django.conf import settings
 
+from depositum.deposits.central_directory import UTF8_NAME_FLAG
+from depositum.deposits.packages import shorten
 from depositum.ingest.plan import IngestError
 
 logger = logging.getLogger(__name__)
@@ -175,8 +177,6 @@ MAX_COMPONENT_BYTES = 255
 MAX_FOLDER_DEPTH = 256
 # The unpacked folder, UPLOAD_DIR/<deposit UUID>.unpacked/, in front of each name.
 UNPACKED_FOLDER_BYTES = len("/00000000-0000-0000-0000-000000000000.unpacked/")
-# Names in messages are cut to this many characters.
-SHOWN_NAME_LENGTH = 200
 
 
 def check_name(name, entry, key, parts):
@@ -223,22 +223,14 @@ def check_name(name, entry, key, parts):
         )
 
 
-def short_name(filename):
-    if len(filename) <= SHOWN_NAME_LENGTH:
-        return filename
-    return filename[:SHOWN_NAME_LENGTH] + "…"
-
-
 def shown(filename):
     """Return the quoted name of an entry for a message, cut if it is long."""
-    return repr(short_name(filename))
+    return repr(shorten(filename))
 
 
 # The fixed part of a local file header (PKWARE APPNOTE.TXT 4.3.7), before the
 # name and the extra field.
 LOCAL_HEADER_SIZE = 30
-# General purpose flag bit 11: the name is UTF-8, else code page 437.
-UTF8_NAME_FLAG = 0x800
 
 
 def data_end(entry):
@@ -285,7 +277,7 @@ class DataExtents:
                 self.in_order = False
             elif previous_end > offset:
                 self.raise_overlap(previous_name)
-        self.previous = (offset, end, short_name(filename))
+        self.previous = (offset, end, shorten(filename))
         self.offsets.append(offset)
         self.ends.append(end)
 
