@@ -77,12 +77,8 @@ def resolve_reference(content_location):
     candidates = [name]
     if unquote(name) != name:
         candidates.append(unquote(name))
-    try:
-        # HTTP header values arrive decoded as Latin-1; a client that sent
-        # the name as raw UTF-8 bytes meant this.
-        candidates.append(name.encode("latin-1").decode("utf-8"))
-    except UnicodeError:
-        pass
+    if as_utf8(name) != name:
+        candidates.append(as_utf8(name))
 
     for candidate in candidates:
         folder = folder_in(deposit_dir, candidate)
@@ -99,6 +95,19 @@ def resolve_reference(content_location):
         " DIP folder there first (rsync it to the directory that"
         " DEPOSITUM_DEPOSIT_DIR names), then deposit it by its folder name"
     )
+
+
+def as_utf8(value):
+    """Return the header value `value` decoded again as UTF-8, or as it is if
+    its characters are not the bytes of UTF-8 text.
+
+    HTTP header values arrive decoded as Latin-1, so a client that sent raw
+    UTF-8 bytes meant the UTF-8 reading.
+    """
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def shorten(value, limit=200):

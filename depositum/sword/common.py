@@ -32,6 +32,7 @@ from depositum.deposits.models import Source
 from depositum.deposits.packages import (
     PackageError,
     SocketBody,
+    as_utf8,
     parse_content_md5,
     resolve_reference,
     shorten,
@@ -538,13 +539,7 @@ def upload_filename(request):
         except LookupError:
             filename = unquote(encoded, errors="replace")
     elif "filename" in values:
-        filename = values["filename"].strip('"')
-        try:
-            # HTTP header values arrive decoded as Latin-1, so a name sent as
-            # raw UTF-8 bytes is decoded again.
-            filename = filename.encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            pass
+        filename = as_utf8(values["filename"].strip('"'))
         # Some clients, the PyPI sword2 library among them, percent-encode it.
         filename = unquote(filename)
     else:
