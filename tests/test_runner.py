@@ -101,7 +101,7 @@ def test_it_lets_a_finished_child_clean_up(deposit):
     assert process.exitcode == 0
 
 
-def test_it_kills_a_child_whose_deposit_was_taken_over(deposit):
+def test_it_kills_child_of_taken_over_deposit(deposit):
     token = lifecycle.claim(deposit.id)
     Deposit.objects.filter(id=deposit.id).update(worker_token="another attempt")
     process = ChildStub(joins=5)

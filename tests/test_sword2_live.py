@@ -159,7 +159,7 @@ def test_it_collects_zips_until_the_deposit_is_completed(server, build):
     assert status["progress"] == {"done": 10, "total": 10}
 
 
-def test_it_keeps_the_zip_when_a_replacement_is_rejected(server, build):
+def test_it_keeps_zip_after_rejected_replace(server, build):
     dip = build("01")
     created = post(
         server,
@@ -178,7 +178,7 @@ def test_it_keeps_the_zip_when_a_replacement_is_rejected(server, build):
     rejected = requests.put(
         edit_media, data=b"PK\x05\x06\0", headers=headers, auth=ALICE[:2], timeout=60
     )
-    kept = requests.get(edit_media, auth=ALICE[:2], timeout=10)
+    original = requests.get(edit_media, auth=ALICE[:2], timeout=10)
     replaced = requests.put(
         edit_media, data=zip_files(dip), headers=headers, auth=ALICE[:2], timeout=60
     )
@@ -187,8 +187,8 @@ def test_it_keeps_the_zip_when_a_replacement_is_rejected(server, build):
     )
 
     assert rejected.status_code == 415
-    assert kept.status_code == 200
-    assert kept.content == zip_files(dip)
+    assert original.status_code == 200
+    assert original.content == zip_files(dip)
     assert replaced.status_code == 204
     assert completed.status_code == 200
     assert server.wait(status_link(created))["state"] == "completed"
